@@ -1,0 +1,1 @@
+"""servicegen: DICOM service modules and docs generated from reStructuredText tables."""

@@ -1,0 +1,103 @@
+"""The ``servicegen`` command: argument parsing, and errors turned into one line and an exit code.
+
+Exit codes: 0 success; 1 ``check`` found drift; 2 bad input (a page, a template, the output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from generator import parser, render, writer
+from generator.errors import ServicegenError
+from generator.model import Page
+
+
+def _version() -> str:
+    try:
+        return version("servicegen")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="servicegen",
+        description="Generate pynetdicom service modules and docs from RST service-class pages.",
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="render spec pages into the output package and docs")
+    chk = sub.add_parser("check", help="exit 1 if the output differs from a fresh generation")
+    for command in (gen, chk):
+        command.add_argument(
+            "--spec", type=Path, default=Path("spec"), help="pages (default spec/)"
+        )
+        command.add_argument(
+            "--out", type=Path, default=Path("generated"), help="output (default generated/)"
+        )
+        command.add_argument(
+            "--templates", type=Path, help="directory whose templates override the built-in ones"
+        )
+    mdl = sub.add_parser("model", help="print a page's model as JSON")
+    mdl.add_argument("page", type=Path)
+    return top
+
+
+def load(spec: Path) -> list[Page]:
+    """Every page under ``spec`` with tables; a page with none (an index) is skipped with a note."""
+    if not spec.is_dir():
+        raise ServicegenError(f"{spec}: no such spec directory")
+    pages = []
+    for page in parser.read_pages(spec):
+        if page.sop_classes or page.status_tables:
+            pages.append(page)
+        else:
+            print(f"{page.source}: no SOP class or status table; skipped", file=sys.stderr)
+    stems: dict[str, str] = {}
+    for page in pages:
+        if page.stem in stems:
+            raise ServicegenError(f"{page.source}: same module name as {stems[page.stem]}")
+        stems[page.stem] = page.source
+    return pages
+
+
+def _templates(path: Path | None) -> Path | None:
+    if path is not None and not path.is_dir():
+        raise ServicegenError(f"{path}: no such templates directory")
+    return path
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "model":
+        print(json.dumps(parser.read_page(args.page).to_json(), indent=2, ensure_ascii=False))
+        return 0
+    outputs = render.render(load(args.spec), _templates(args.templates))
+    if args.command == "check":
+        drift = writer.compare(outputs, args.out)
+        for line in drift.lines():
+            print(f"{args.out}: {line}", file=sys.stderr)
+        return 1 if drift else 0
+    changed = writer.write(outputs, args.out)
+    print(f"{args.out}: {len(changed)} of {len(outputs) + 1} files changed")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except ServicegenError as exc:
+        print(f"servicegen: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The typed model of a service-class page: what the parser produces and everything else reads.
+
+Plain frozen dataclasses with no I/O, no docutils and no Jinja, so the model can be built by hand in
+tests, compared with ``==`` and printed as JSON by ``servicegen model``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Category(str, Enum):
+    """A status category as pynetdicom spells it (``pynetdicom.status.STATUS_*``)."""
+
+    SUCCESS = "Success"
+    WARNING = "Warning"
+    FAILURE = "Failure"
+    CANCEL = "Cancel"
+    PENDING = "Pending"
+
+
+class Scope(str, Enum):
+    """Who defines a status table: PS3.7 (general), the service class, or pynetdicom itself."""
+
+    GENERAL = "general"
+    SERVICE = "service"
+    IMPLEMENTATION = "implementation"
+
+
+class Dimse(str, Enum):
+    """A DIMSE service, in the spelling the pages use (``C-FIND``)."""
+
+    C_ECHO = "C-ECHO"
+    C_STORE = "C-STORE"
+    C_FIND = "C-FIND"
+    C_GET = "C-GET"
+    C_MOVE = "C-MOVE"
+    N_EVENT_REPORT = "N-EVENT-REPORT"
+    N_GET = "N-GET"
+    N_SET = "N-SET"
+    N_ACTION = "N-ACTION"
+    N_CREATE = "N-CREATE"
+    N_DELETE = "N-DELETE"
+
+    @property
+    def ident(self) -> str:
+        """``C_FIND``: the stem of the generated names for this service."""
+        return self.name
+
+    @property
+    def event(self) -> str:
+        """The pynetdicom intervention event bound for this service (``EVT_C_FIND``)."""
+        return "EVT_" + self.name
+
+    @property
+    def callback(self) -> str:
+        """pynetdicom 1.x's callback name for this service (``on_c_find``)."""
+        return "on_" + self.name.lower()
+
+
+@dataclass(frozen=True)
+class Status:
+    """One row of a status table; ``first == last`` except for ranges such as 0xC000 to 0xCFFF."""
+
+    first: int
+    last: int
+    category: Category
+    description: str
+    description_rst: str
+    line: int
+
+    @property
+    def is_range(self) -> bool:
+        return self.first != self.last
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, int) and self.first <= code <= self.last
+
+
+@dataclass(frozen=True)
+class StatusTable:
+    """A status table of one DIMSE service, in document order."""
+
+    dimse: Dimse
+    scope: Scope
+    title: str
+    statuses: tuple[Status, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class SOPClass:
+    """A SOP class row; ``dimse`` lists the services the page gives it, in document order."""
+
+    keyword: str
+    uid: str
+    dimse: tuple[Dimse, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Link:
+    """A hyperlink of the page (to the DICOM standard, mostly), kept for the generated docs."""
+
+    text: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """A service-class page: its SOP classes and status tables in document order."""
+
+    title: str
+    source: str
+    sop_classes: tuple[SOPClass, ...]
+    status_tables: tuple[StatusTable, ...]
+    intro: str = ""
+    links: tuple[Link, ...] = field(default=())
+    sha256: str = ""
+
+    @property
+    def stem(self) -> str:
+        """The page's file stem, which names its generated module and docs."""
+        name = self.source.replace("\\", "/").rsplit("/", 1)[-1]
+        return name.removesuffix(".rst")
+
+    @property
+    def dimse_services(self) -> tuple[Dimse, ...]:
+        """Every DIMSE service the page names, SOP classes first, each once, in document order."""
+        seen: dict[Dimse, None] = {}
+        for sop in self.sop_classes:
+            seen.update(dict.fromkeys(sop.dimse))
+        for table in self.status_tables:
+            seen[table.dimse] = None
+        return tuple(seen)
+
+    def statuses(self, dimse: Dimse) -> tuple[Status, ...]:
+        """The rows of ``dimse``'s tables merged: a later table's row replaces an earlier one's
+        for the same exact code (as pynetdicom's ``dict.update`` does), else document order."""
+        merged: dict[tuple[int, int], Status] = {}
+        for table in self.status_tables:
+            if table.dimse is dimse:
+                for status in table.statuses:
+                    merged.pop((status.first, status.last), None)
+                    merged[(status.first, status.last)] = status
+        return tuple(merged.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape ``servicegen model`` prints (codes as ints, descriptions as plain text)."""
+        return {
+            "title": self.title,
+            "source": self.source,
+            "sop_classes": [
+                {
+                    "keyword": sop.keyword,
+                    "uid": sop.uid,
+                    "dimse": sop.dimse[0].value if sop.dimse else None,
+                    "dimse_services": [d.value for d in sop.dimse],
+                    "line": sop.line,
+                }
+                for sop in self.sop_classes
+            ],
+            "status_tables": [
+                {
+                    "dimse": table.dimse.value,
+                    "scope": table.scope.value,
+                    "title": table.title,
+                    "line": table.line,
+                    "statuses": [
+                        {
+                            "first": s.first,
+                            "last": s.last,
+                            "category": s.category.value,
+                            "description": s.description,
+                            "description_rst": s.description_rst,
+                            "line": s.line,
+                        }
+                        for s in table.statuses
+                    ],
+                }
+                for table in self.status_tables
+            ],
+            "links": [{"text": link.text, "url": link.url} for link in self.links],
+        }
+
+
+_WORD = re.compile(r"[A-Za-z0-9]+")
+MAX_NAME_WORDS = 8
+
+
+def member_names(statuses: tuple[Status, ...]) -> dict[Status, str]:
+    """Stable enum member names for ``statuses``, derived from their descriptions.
+
+    The rule, documented in the README: apostrophes are dropped, the description's first
+    ``MAX_NAME_WORDS`` runs of ASCII letters and digits are upper-cased and joined by ``_``
+    (``_`` is prefixed when that starts with a digit; ``STATUS`` stands in for an empty name).
+    Every row whose name two or more rows share gets ``_<first code as 4 hex digits>`` appended,
+    so a name never depends on which rows come before it.
+    """
+    base: dict[Status, str] = {}
+    for status in statuses:
+        words = _WORD.findall(status.description.replace("'", "").replace("\u2019", ""))
+        name = "_".join(words[:MAX_NAME_WORDS]).upper() or "STATUS"
+        base[status] = "_" + name if name[0].isdigit() else name
+    counts: dict[str, int] = {}
+    for name in base.values():
+        counts[name] = counts.get(name, 0) + 1
+    return {
+        status: f"{name}_{status.first:04X}" if counts[name] > 1 else name
+        for status, name in base.items()
+    }

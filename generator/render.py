@@ -1,0 +1,363 @@
+"""Renders pages to output text: the only module that knows Jinja2 and black.
+
+``render`` is a pure function from models to ``{relative path: text}``; nothing here touches the
+output directory, so ``check`` is "render, then compare". Templates live in ``templates/``; a
+user's ``--templates`` directory overrides any of them by file name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import black
+import docutils.core
+import docutils.utils
+import jinja2
+from black.mode import TargetVersion
+from black.parsing import InvalidInput
+
+from generator.errors import SpecError, TemplateError
+from generator.model import Category, Dimse, Page, Status, member_names
+from generator.rst_text import escape_inline
+
+BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+PAGE_TEMPLATES = {
+    "page.py.j2": "{stem}.py",
+    "page.rst.j2": "docs/{stem}.rst",
+}
+"""Templates rendered once per page, and the output path each renders to."""
+SITE_TEMPLATES = {"index.html.j2": "docs/index.html"}
+"""Templates rendered once for all pages together."""
+_GENERATOR_META = re.compile(r'<meta name="generator"[^>]*>\n')
+"""docutils names its version in every page; dropped so output is the same across versions."""
+BLACK_MODE = black.Mode(line_length=100, target_versions={TargetVersion.PY310})
+
+
+@dataclass(frozen=True)
+class BackendMethod:
+    signature: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class Service:
+    """What the page template needs of one DIMSE service: names, merged rows, handler shape."""
+
+    dimse: Dimse
+    members: tuple[tuple[str, Status], ...]
+    roles: Mapping[str, str]
+    runtime: str
+    params: str
+    returns: str
+    methods: tuple[BackendMethod, ...]
+
+    @property
+    def enum_name(self) -> str:
+        return "".join(part.capitalize() for part in self.dimse.value.split("-")) + "Status"
+
+    @property
+    def table_name(self) -> str:
+        return f"{self.dimse.ident}_STATUSES"
+
+    @property
+    def handler(self) -> str:
+        return f"handle_{self.dimse.ident.lower()}"
+
+    @property
+    def uses_backend(self) -> bool:
+        return "backend" in self.params
+
+    @property
+    def args(self) -> str:
+        return "event, backend" if self.uses_backend else "event"
+
+    @property
+    def roles_by_member(self) -> dict[str, str]:
+        return {member: _ROLE_DOCS[role] for role, member in self.roles.items()}
+
+
+_ROLE_DOCS = {
+    "success": "sent when the request completes",
+    "failure": "sent when the backend raises",
+    "pending": "sent per match or sub-operation",
+    "cancel": "sent when the peer cancels",
+    "warning": "sent when a sub-operation fails",
+    "unknown_destination": "sent when the backend knows no such destination",
+    "no_such_instance": "sent when the backend finds no such instance",
+}
+
+_N_PARAMS = "event: Event, backend: Backend"
+_N_RETURNS = "tuple[int, Dataset | None]"
+_FIND = BackendMethod(
+    "find(self, identifier: Dataset) -> Iterable[Dataset]",
+    "Yield the matches for a C-FIND ``identifier``, each holding only the requested keys.",
+)
+_RETRIEVE = BackendMethod(
+    "retrieve(self, identifier: Dataset) -> Sequence[Dataset]",
+    "Return the instances a C-GET or C-MOVE ``identifier`` names.",
+)
+_SHAPES: dict[Dimse, tuple[str, str, tuple[BackendMethod, ...]]] = {
+    Dimse.C_ECHO: ("event: Event", "int", ()),
+    Dimse.C_STORE: (
+        _N_PARAMS,
+        "int",
+        (BackendMethod("store(self, dataset: Dataset) -> None", "Keep a received instance."),),
+    ),
+    Dimse.C_FIND: (_N_PARAMS, "Iterator[tuple[int, Dataset | None]]", (_FIND,)),
+    Dimse.C_GET: (_N_PARAMS, "Iterator[Any]", (_RETRIEVE,)),
+    Dimse.C_MOVE: (
+        _N_PARAMS,
+        "Iterator[Any]",
+        (
+            _RETRIEVE,
+            BackendMethod(
+                "destination(self, ae_title: str) -> tuple[str, int] | None",
+                "The (address, port) of move destination ``ae_title``, or None if unknown.",
+            ),
+        ),
+    ),
+    Dimse.N_EVENT_REPORT: (
+        _N_PARAMS,
+        _N_RETURNS,
+        (
+            BackendMethod(
+                "n_event_report(self, class_uid: str, instance_uid: str, event_type: int, "
+                "info: Dataset | None) -> Dataset | None",
+                "Take an event report; None when there is no such instance.",
+            ),
+        ),
+    ),
+    Dimse.N_GET: (
+        _N_PARAMS,
+        _N_RETURNS,
+        (
+            BackendMethod(
+                "n_get(self, class_uid: str, instance_uid: str, tags: list[int]) -> Dataset | None",
+                "The requested attributes of an instance; None when there is no such instance.",
+            ),
+        ),
+    ),
+    Dimse.N_SET: (
+        _N_PARAMS,
+        _N_RETURNS,
+        (
+            BackendMethod(
+                "n_set(self, class_uid: str, instance_uid: str, modification: Dataset) "
+                "-> Dataset | None",
+                "Apply a modification; the changed attributes, or None when there is no such "
+                "instance.",
+            ),
+        ),
+    ),
+    Dimse.N_ACTION: (
+        _N_PARAMS,
+        _N_RETURNS,
+        (
+            BackendMethod(
+                "n_action(self, class_uid: str, instance_uid: str, action_type: int, "
+                "info: Dataset | None) -> Dataset | None",
+                "Perform an action; its reply, or None when there is no such instance.",
+            ),
+        ),
+    ),
+    Dimse.N_CREATE: (
+        _N_PARAMS,
+        _N_RETURNS,
+        (
+            BackendMethod(
+                "n_create(self, class_uid: str, instance_uid: str | None, "
+                "attributes: Dataset | None) -> Dataset | None",
+                "Create an instance; its attributes, or None when it cannot be created.",
+            ),
+        ),
+    ),
+    Dimse.N_DELETE: (
+        _N_PARAMS,
+        "int",
+        (
+            BackendMethod(
+                "n_delete(self, class_uid: str, instance_uid: str) -> bool",
+                "Delete an instance; False when there is no such instance.",
+            ),
+        ),
+    ),
+}
+
+
+def _pick(members: Sequence[tuple[str, Status]], category: Category, *preferred: int) -> str | None:
+    """The member of ``category`` whose first code comes first in ``preferred``, else the first
+    member of that category at all."""
+    of_category = [(name, s) for name, s in members if s.category is category]
+    for code in preferred:
+        for name, status in of_category:
+            if status.first == code:
+                return name
+    return of_category[0][0] if of_category else None
+
+
+def _failure(members: Sequence[tuple[str, Status]]) -> str | None:
+    """The catch-all failure: a range such as 0xC000 to 0xCFFF ("Unable to process") if the page
+    has one, else 0x0110 (Processing failure), else the first failure in 0xCxxx, else any."""
+    for name, status in members:
+        if status.category is Category.FAILURE and status.is_range:
+            return name
+    failures = [(name, s) for name, s in members if s.category is Category.FAILURE]
+    for name, status in failures:
+        if status.first == 0x0110 or 0xC000 <= status.first <= 0xCFFF:
+            return name
+    return failures[0][0] if failures else None
+
+
+def _exact(members: Sequence[tuple[str, Status]], code: int) -> str | None:
+    return next((name for name, status in members if status.first == code), None)
+
+
+def service_view(page: Page, dimse: Dimse) -> Service:
+    """Resolve one DIMSE service of ``page`` into names, roles and the handler's shape."""
+    statuses = page.statuses(dimse)
+    names = member_names(statuses)
+    members = tuple((names[s], s) for s in statuses)
+    roles: dict[str, str | None] = {
+        "success": _pick(members, Category.SUCCESS, 0x0000),
+        "failure": _failure(members),
+        "pending": _pick(members, Category.PENDING, 0xFF00),
+        "cancel": _pick(members, Category.CANCEL, 0xFE00),
+    }
+    if dimse in (Dimse.C_GET, Dimse.C_MOVE):
+        roles["warning"] = _pick(members, Category.WARNING, 0xB000)
+    if dimse is Dimse.C_MOVE:
+        roles["unknown_destination"] = _exact(members, 0xA801)
+    if dimse.value.startswith("N-"):
+        roles["no_such_instance"] = _exact(members, 0x0112)
+    for role in ("success", "failure"):
+        if roles[role] is None:
+            line = next((t.line for t in page.status_tables if t.dimse is dimse), 1)
+            raise SpecError(page.source, line, f"the {dimse.value} tables define no {role} status")
+    params, returns, methods = _SHAPES[dimse]
+    return Service(
+        dimse=dimse,
+        members=members,
+        roles={role: member for role, member in roles.items() if member is not None},
+        runtime=dimse.ident.lower(),
+        params=params,
+        returns=returns,
+        methods=methods,
+    )
+
+
+def pyrepr(value: str) -> str:
+    """A Python string literal for any text: spec text reaches code only through this."""
+    return repr(str(value))
+
+
+def docstring(value: str) -> str:
+    """Text made safe inside a triple-quoted docstring: no quote or backslash can end it early."""
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return "".join(c if c.isprintable() or c == "\n" else f"\\x{ord(c):02x}" for c in escaped)
+
+
+def rst_cell(value: str) -> str:
+    """Plain text escaped for a generated RST table cell or paragraph."""
+    return escape_inline(" ".join(str(value).split()))
+
+
+def underline(title: str, char: str) -> str:
+    """An RST section underline as wide as ``title`` is on screen (wide characters count twice)."""
+    return char * max(4, docutils.utils.column_width(title))
+
+
+def environment(templates: Path | None = None) -> jinja2.Environment:
+    """The Jinja environment: a user's ``templates`` directory first, then the built-in one."""
+    search = [str(templates)] if templates is not None else []
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([*search, str(BUILTIN_TEMPLATES)]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
+    )
+    env.filters.update(pyrepr=pyrepr, docstring=docstring, rst=rst_cell, underline=underline)
+    return env
+
+
+def _template_names(env: jinja2.Environment) -> list[str]:
+    return sorted(set(env.list_templates(filter_func=lambda name: name.endswith(".j2"))))
+
+
+def templates_digest(env: jinja2.Environment) -> str:
+    """sha256 over every template's name and source, so a template change shows in the header."""
+    digest = hashlib.sha256()
+    assert env.loader is not None
+    for name in _template_names(env):
+        source, _, _ = env.loader.get_source(env, name)
+        digest.update(name.encode() + b"\0" + source.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def render(pages: Sequence[Page], templates: Path | None = None) -> dict[str, str]:
+    """Render every output file of ``pages``: ``{path relative to the output dir: text}``.
+
+    Page modules, the runtime files (every other ``*.py.j2``, rendered once under its own name),
+    ``py.typed``, and the docs: RST per page, docutils HTML5 built from that RST, and an index.
+    """
+    env = environment(templates)
+    digest = templates_digest(env)
+    outputs: dict[str, str] = {"py.typed": ""}
+    views = []
+    for page in sorted(pages, key=lambda p: p.stem):
+        services = [
+            service_view(page, dimse)
+            for dimse in dict.fromkeys(t.dimse for t in page.status_tables)
+        ]
+        context = {
+            "page": page,
+            "services": services,
+            "source_name": Path(page.source).name,
+            "templates_sha256": digest,
+            "backend_methods": list(dict.fromkeys(m for s in services for m in s.methods)),
+            "status_count": sum(len(t.statuses) for t in page.status_tables),
+        }
+        views.append(context)
+        for template, target in PAGE_TEMPLATES.items():
+            path = target.format(stem=page.stem)
+            outputs[path] = _render_one(env, template, context, path)
+        outputs[f"docs/{page.stem}.html"] = rst_to_html(outputs[f"docs/{page.stem}.rst"])
+    for template, target in SITE_TEMPLATES.items():
+        outputs[target] = _render_one(env, template, {"pages": views}, target)
+    for name in _template_names(env):
+        if name.endswith(".py.j2") and name not in PAGE_TEMPLATES:
+            target = name[: -len(".j2")]
+            outputs[target] = _render_one(env, name, {"pages": views}, target)
+    return dict(sorted(outputs.items()))
+
+
+def _render_one(
+    env: jinja2.Environment, template: str, context: Mapping[str, Any], path: str
+) -> str:
+    try:
+        text = env.get_template(template).render(context)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{template}: {exc}") from None
+    if path.endswith(".py"):
+        try:
+            text = black.format_str(text, mode=BLACK_MODE)
+        except InvalidInput as exc:
+            raise TemplateError(f"{template} rendered Python black cannot parse: {exc}") from None
+    return text
+
+
+def rst_to_html(rst: str) -> str:
+    """docutils' HTML5 page for generated RST, with the stylesheet inlined (works from file://)."""
+    settings = {
+        "report_level": 5,
+        "halt_level": 5,
+        "embed_stylesheet": True,
+        "output_encoding": "unicode",
+        "_disable_config": True,
+    }
+    out = str(docutils.core.publish_string(rst, writer_name="html5", settings_overrides=settings))
+    return _GENERATOR_META.sub("", out)
