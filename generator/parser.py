@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import keyword
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,7 +320,10 @@ class _PageReader:
                 continue
             uid = plain_text(row.cells[uid_col])
             name = plain_text(row.cells[keyword_col])
-            if not UID(uid).is_valid:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pydicom warns as well as answering
+                valid = UID(uid).is_valid
+            if not valid:
                 raise self.error(row.line, f"invalid UID {uid!r}")
             if not name.isidentifier() or keyword.iskeyword(name) or keyword.issoftkeyword(name):
                 why = "is a reserved word" if name.isidentifier() else "is not a Python identifier"

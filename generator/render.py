@@ -346,7 +346,8 @@ def _render_one(
         try:
             text = black.format_str(text, mode=BLACK_MODE)
         except InvalidInput as exc:
-            raise TemplateError(f"{template} rendered Python black cannot parse: {exc}") from None
+            first = str(exc).splitlines()[0]
+            raise TemplateError(f"{template} rendered Python black cannot parse: {first}") from None
     return text
 
 
@@ -359,5 +360,5 @@ def rst_to_html(rst: str) -> str:
         "output_encoding": "unicode",
         "_disable_config": True,
     }
-    out = str(docutils.core.publish_string(rst, writer_name="html5", settings_overrides=settings))
+    out = str(docutils.core.publish_string(rst, writer="html5", settings_overrides=settings))
     return _GENERATOR_META.sub("", out)

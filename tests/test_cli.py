@@ -1,0 +1,307 @@
+"""The CLI end to end: generate, check, model, template overrides, and every bad-input case."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from generator import render, writer
+from generator.cli import main
+from generator.parser import read_page
+
+from .conftest import ROOT, SEED
+
+
+def servicegen(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run the real command in a fresh interpreter, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "generator", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+@pytest.fixture
+def spec_dir(tmp_path: Path) -> Path:
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    shutil.copy(SEED, spec / SEED.name)
+    return spec
+
+
+def test_committed_output_is_a_fresh_generation() -> None:
+    result = servicegen("check")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_generate_is_deterministic_and_idempotent(spec_dir: Path, tmp_path: Path) -> None:
+    out_a, out_b = tmp_path / "a", tmp_path / "b"
+    assert main(["generate", "--spec", str(spec_dir), "--out", str(out_a)]) == 0
+    assert main(["generate", "--spec", str(spec_dir), "--out", str(out_b)]) == 0
+    assert snapshot(out_a) == snapshot(out_b)
+    assert snapshot(out_a) == {
+        k: v for k, v in snapshot(ROOT / "generated").items() if "__pycache__" not in k
+    }
+    again = servicegen("generate", "--spec", str(spec_dir), "--out", str(out_a))
+    assert again.returncode == 0 and "0 of" in again.stdout
+
+
+def test_check_names_every_kind_of_drift(spec_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["generate", "--spec", str(spec_dir), "--out", str(out)]) == 0
+    module = out / "color_palette_service_class.py"
+    module.write_text(module.read_text().replace("0xC000", "0xC001", 1))
+    (out / "docs" / "index.html").unlink()
+    (out / "stray.py").write_text("x = 1\n")
+    result = servicegen("check", "--spec", str(spec_dir), "--out", str(out))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{out}: stale or hand-edited: color_palette_service_class.py",
+        f"{out}: missing: docs/index.html",
+        f"{out}: extra: stray.py",
+    ]
+
+
+def test_generate_removes_files_of_a_deleted_page(spec_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copy(SEED, spec_dir / "second_page.rst")
+    assert main(["generate", "--spec", str(spec_dir), "--out", str(out)]) == 0
+    assert (out / "second_page.py").is_file()
+    (spec_dir / "second_page.rst").unlink()
+    assert main(["generate", "--spec", str(spec_dir), "--out", str(out)]) == 0
+    assert not (out / "second_page.py").exists()
+    assert main(["check", "--spec", str(spec_dir), "--out", str(out)]) == 0
+
+
+def test_model_prints_the_documented_json() -> None:
+    result = servicegen("model", str(SEED))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["title"] == "Color Palette Query/Retrieve Service Class"
+    assert data["source"] == str(SEED)
+    assert data["sop_classes"][0] == {
+        "keyword": "ColorPaletteInformationModelFind",
+        "uid": "1.2.840.10008.5.1.4.39.2",
+        "dimse": "C-FIND",
+        "dimse_services": ["C-FIND"],
+        "line": 21,
+    }
+    assert [(t["dimse"], t["scope"], len(t["statuses"])) for t in data["status_tables"]] == [
+        ("C-FIND", "general", 3),
+        ("C-FIND", "service", 5),
+        ("C-FIND", "implementation", 5),
+        ("C-GET", "general", 6),
+        ("C-GET", "service", 6),
+        ("C-GET", "implementation", 5),
+        ("C-MOVE", "general", 7),
+        ("C-MOVE", "service", 7),
+        ("C-MOVE", "implementation", 7),
+    ]
+    assert data["status_tables"][1]["statuses"][2] == {
+        "first": 0xC000,
+        "last": 0xCFFF,
+        "category": "Failure",
+        "description": "Unable to process",
+        "description_rst": "Unable to process",
+        "line": 76,
+    }
+
+
+def test_user_templates_override_by_name(spec_dir: Path, tmp_path: Path) -> None:
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "index.html.j2").write_text("<p>{{ pages|length }} page</p>\n")
+    out = tmp_path / "out"
+    assert (
+        main(["generate", "--spec", str(spec_dir), "--out", str(out), "--templates", str(custom)])
+        == 0
+    )
+    assert (out / "docs" / "index.html").read_text() == "<p>1 page</p>\n"
+    assert (out / "color_palette_service_class.py").read_bytes() == (
+        ROOT / "generated" / "color_palette_service_class.py"
+    ).read_bytes().replace(
+        render.templates_digest(render.environment()).encode(),
+        render.templates_digest(render.environment(custom)).encode(),
+    )
+
+
+def test_a_template_that_renders_bad_python_is_one_line(spec_dir: Path, tmp_path: Path) -> None:
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "page.py.j2").write_text("def broken(:\n")
+    result = servicegen(
+        "generate",
+        "--spec",
+        str(spec_dir),
+        "--out",
+        str(tmp_path / "o"),
+        "--templates",
+        str(custom),
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.count("\n") == 1
+        and "page.py.j2 rendered Python black cannot parse" in result.stderr
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def mutate(old: str, new: str) -> str:
+    """The seed with one cell text replaced by another of the same width, so tables stay valid."""
+    text = SEED.read_text(encoding="utf-8")
+    assert len(old) == len(new) and text.count(old) >= 1
+    return text.replace(old, new, 1)
+
+
+def line_of(text: str, fragment: str) -> int:
+    return text[: text.index(fragment)].count("\n") + 1
+
+
+BAD_PAGES = {
+    "broken grid table": (
+        "| 0xA700           | Failure  | Out of resources                             |",
+        "| 0xA700           | Failure  | Out of resources                              ",
+        "Malformed table",
+    ),
+    "bad hex code": (
+        "| 0xA700           | Failure  |",
+        "| 0xA7G0           | Failure  |",
+        "bad status code '0xA7G0': expected 0xNNNN or 0xNNNN to 0xNNNN",
+    ),
+    "unknown category": (
+        "| 0xA700           | Failure  |",
+        "| 0xA700           | Failed   |",
+        "unknown category 'Failed' (expected one of Success, Warning, Failure, Cancel, Pending)",
+    ),
+    "invalid UID": (
+        "| 1.2.840.10008.5.1.4.39.2    |",
+        "| 1.2.840.10008.5.1.4.39.02   |",
+        "invalid UID '1.2.840.10008.5.1.4.39.02'",
+    ),
+    "keyword not an identifier": (
+        "| ColorPaletteInformationModelFind |",
+        "| Color Palette FIND               |",
+        "SOP class keyword 'Color Palette FIND' is not a Python identifier",
+    ),
+    "reserved keyword": (
+        "| ColorPaletteInformationModelFind |",
+        "| lambda                           |",
+        "SOP class keyword 'lambda' is a reserved word",
+    ),
+    "duplicate code": (
+        "| 0xA900           | Failure  | Dataset does not match SOP Class             |",
+        "| 0xA700           | Failure  | Dataset does not match SOP Class             |",
+        "0xA700 repeats 0xA700 (line 72)",
+    ),
+    "code inside a range": (
+        "| 0xFF00           | Pending  | Matches are continuing                       |",
+        "| 0xC123           | Pending  | Matches are continuing                       |",
+        "0xC123 overlaps 0xC000 to 0xCFFF (line 76)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PAGES))
+def test_bad_input_is_one_line_and_writes_nothing(
+    case: str, spec_dir: Path, tmp_path: Path
+) -> None:
+    old, new, message = BAD_PAGES[case]
+    page = spec_dir / SEED.name
+    text = mutate(old, new)
+    page.write_text(text, encoding="utf-8")
+    (spec_dir / "another_page.rst").write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "out"
+    shutil.copytree(ROOT / "generated", out, ignore=shutil.ignore_patterns("__pycache__"))
+    before = snapshot(out)
+    result = servicegen("generate", "--spec", str(spec_dir), "--out", str(out))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    expected_line = (
+        line_of(text, new) if case != "broken grid table" else line_of(text, "+====") - 2
+    )
+    assert lines[0].startswith(f"servicegen: {page}:")
+    if case != "broken grid table":
+        assert lines[0] == f"servicegen: {page}:{expected_line}: {message}"
+    else:
+        assert message in lines[0]
+    assert snapshot(out) == before
+
+
+def test_bytes_that_are_not_utf8(spec_dir: Path, tmp_path: Path) -> None:
+    page = spec_dir / SEED.name
+    data = SEED.read_bytes().replace(b"Out of resources", b"Out of r\xe9sources", 1)
+    page.write_bytes(data)
+    result = servicegen("generate", "--spec", str(spec_dir), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    line = data[: data.index(b"\xe9")].count(b"\n") + 1
+    assert result.stderr == f"servicegen: {page}:{line}: byte 0xE9 is not UTF-8\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_model_of_a_bad_page_is_one_line(tmp_path: Path) -> None:
+    page = tmp_path / "bad.rst"
+    page.write_text(mutate("| 0xA700           | Failure  |", "| 0xA700           | Failed   |"))
+    result = servicegen("model", str(page))
+    assert result.returncode == 2 and result.stderr.startswith(f"servicegen: {page}:")
+
+
+AWKWARD = (
+    'Quote \' and " and """ and \\ back\\slash {{ jinja }} {% raw %} <b>&amp;</b> `tick` *star*'
+)
+
+
+def test_awkward_text_is_carried_exactly(tmp_path: Path) -> None:
+    """Awkward description text reaches the module exactly, the HTML escaped, and the generated
+    RST reads back to the same text."""
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    cell = AWKWARD.replace("\\", "\\\\").replace("`", "\\`").replace("*", "\\*")
+    (spec / "awkward_page.rst").write_text(
+        'Awkward "Page" \\\\ {{ x }}\n=========================\n\n'
+        "+--------------------------+------------------------------+\n"
+        "| UID                      | SOP Class                    |\n"
+        "+==========================+==============================+\n"
+        "| 1.2.3.4                  | Awkward                      |\n"
+        "+--------------------------+------------------------------+\n\n"
+        "C-ECHO Statuses\n~~~~~~~~~~~~~~~\n\n"
+        f".. list-table::\n   :header-rows: 1\n\n   * - Code (hex)\n     - Category\n     - Description\n"
+        f"   * - 0x0000\n     - Success\n     - {cell}\n"
+        f"   * - 0x0110\n     - Failure\n     - Processing failure\n",
+        encoding="utf-8",
+    )
+    model = read_page(spec / "awkward_page.rst")
+    assert model.status_tables[0].statuses[0].description == AWKWARD
+    out = tmp_path / "out"
+    assert main(["generate", "--spec", str(spec), "--out", str(out)]) == 0
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import importlib
+
+        module = importlib.import_module("out.awkward_page")
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert module.C_ECHO_STATUSES[0] == ("Success", AWKWARD)
+    assert module.__doc__.startswith('Awkward "Page" \\ {{ x }}:')
+    html = (out / "docs" / "awkward_page.html").read_text()
+    assert "<b>&amp;</b>" not in html and "&lt;b&gt;&amp;amp;&lt;/b&gt;" in html
+    back = read_page(out / "docs" / "awkward_page.rst")
+    assert back.title == model.title
+    assert back.status_tables[0].statuses[0].description == AWKWARD
+    assert writer.compare(render.render([model]), out).stale == ()
