@@ -1,0 +1,109 @@
+"""pynetdicom 3.0.4's own service-class pages, downloaded at test time, as real-world input."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+from generator import render, writer
+from generator.errors import SpecError
+from generator.model import Scope
+from generator.parser import read_page
+
+# Facts about pynetdicom 3.0.4's docs/service_classes/: SOP class rows and status rows per page.
+EXPECTED = {
+    "application_event": (2, 2, 23),
+    "basic_worklist_service_class": (1, 3, 13),
+    "color_palette_service_class": (3, 9, 51),
+    "defined_procedure_service_class": (3, 9, 51),
+    "display_system_service_class": (1, 1, 13),
+    "hanging_protocol_service_class": (3, 9, 51),
+    "implant_template_service_class": (9, 9, 51),
+    "index": (0, 0, 0),
+    "instance_availability": (1, 1, 16),
+    "media_creation": (1, 6, 47),
+    "modality_performed_procedure_step": (3, 4, 57),
+    "non_patient_service_class": (8, 3, 14),
+    "print_management": (11, 9, 104),
+    "protocol_approval_service_class": (3, 9, 61),
+    "query_retrieve_service_class": (13, 9, 65),
+    "relevant_patient_service_class": (3, 3, 14),
+    "rt_machine": (2, 10, 90),
+    "storage_commitment": (1, 2, 26),
+    "storage_management": (1, 2, 27),
+    "storage_service_class": (157, 3, 17),
+    "substance_admin_service_class": (2, 3, 12),
+    "ups": (5, 12, 109),
+    "verification_service_class": (1, 1, 5),
+}
+
+
+def test_every_page_parses_with_exact_counts(pynetdicom_pages: Path) -> None:
+    pages = sorted(pynetdicom_pages.glob("*.rst"))
+    assert len(pages) == 24
+    got = {}
+    for path in pages:
+        if path.stem == "inventory_service_class":
+            continue
+        page = read_page(path)
+        got[path.stem] = (
+            len(page.sop_classes),
+            len(page.status_tables),
+            sum(len(t.statuses) for t in page.status_tables),
+        )
+    assert got == EXPECTED
+    assert sum(sop for sop, _, _ in got.values()) + 3 == 237
+
+
+def test_the_inventory_page_names_no_keywords(pynetdicom_pages: Path) -> None:
+    with pytest.raises(SpecError) as caught:
+        read_page(pynetdicom_pages / "inventory_service_class.rst")
+    assert caught.value.line == 17
+    assert caught.value.message == "SOP class keyword 'Inventory FIND' is not a Python identifier"
+
+
+def test_both_page_styles_give_services(pynetdicom_pages: Path) -> None:
+    qr = read_page(pynetdicom_pages / "query_retrieve_service_class.rst")
+    services = {s.keyword: [d.value for d in s.dimse] for s in qr.sop_classes}
+    assert services["PatientRootQueryRetrieveInformationModelFind"] == ["C-FIND"]
+    assert services["CompositeInstanceRootRetrieveMove"] == ["C-MOVE"]
+    assert services["RepositoryQuery"] == ["C-FIND"]
+    ups = read_page(pynetdicom_pages / "ups.rst")
+    push = next(s for s in ups.sop_classes if s.keyword == "UnifiedProcedureStepPush")
+    assert [d.value for d in push.dimse] == ["N-CREATE", "N-ACTION", "N-GET"]
+    store = read_page(pynetdicom_pages / "storage_service_class.rst")
+    assert {d.value for s in store.sop_classes for d in s.dimse} == {"C-STORE"}
+    assert [t.scope for t in store.status_tables] == [
+        Scope.GENERAL,
+        Scope.SERVICE,
+        Scope.IMPLEMENTATION,
+    ]
+    assert store.status_tables[1].statuses[0].first == 0xA700
+    assert store.status_tables[1].statuses[0].last == 0xA7FF
+
+
+def test_every_page_renders_an_importable_module(pynetdicom_pages: Path, tmp_path: Path) -> None:
+    pages = [
+        read_page(p)
+        for p in sorted(pynetdicom_pages.glob("*.rst"))
+        if p.stem not in ("index", "inventory_service_class")
+    ]
+    out = tmp_path / "pynd_generated"
+    writer.write(render.render(pages), out)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        for page in pages:
+            module = importlib.import_module(f"pynd_generated.{page.stem}")
+            assert list(module.SOP_CLASSES) == [s.keyword for s in page.sop_classes]
+            assert len(module.handlers(object())) == len(module.DIMSE_SERVICES)
+            for table in page.status_tables:
+                for status in table.statuses:
+                    category, _ = module.STATUS_TABLES[table.dimse.value][status.first]
+                    assert category in ("Success", "Warning", "Failure", "Cancel", "Pending")
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n.startswith("pynd_generated")]:
+            del sys.modules[name]
