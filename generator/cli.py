@@ -93,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(argv)
     except ServicegenError as exc:
-        print(f"servicegen: {exc}", file=sys.stderr)
+        for line in exc.lines():
+            print(f"servicegen: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

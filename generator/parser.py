@@ -5,6 +5,11 @@ scraping the page text. Sphinx roles and directives docutils does not know are r
 text first, so pynetdicom's own pages (``:dcm:``, ``:class:``, ``.. currentmodule::``) parse
 cleanly, and every docutils complaint of level WARNING or above becomes a ``SpecError`` with the
 page's path and line.
+
+Problems in rows (a bad code, a keyword that is not an identifier, …) are collected rather than
+raised at the first, so one run names them all: ``read_page`` raises them together, while
+``examine_page`` keeps every row the model can hold and returns the problems beside the page, for
+``lint`` and ``audit``, which report and carry on.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from docutils.parsers.rst import Directive, directives, roles
 from docutils.parsers.rst.languages import en
 from pydicom.uid import UID
 
-from generator.errors import SpecError
+from generator.errors import Problem, SpecError
 from generator.model import Category, Dimse, Link, Page, Scope, SOPClass, Status, StatusTable
 from generator.rst_text import escape_inline
 
@@ -51,8 +56,25 @@ _KEYWORD_ENDINGS = (
 )
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A page read leniently: every row the model can hold, and what is wrong with the rest."""
+
+    page: Page
+    problems: tuple[Problem, ...]
+
+
 def read_page(path: str | Path) -> Page:
-    """Read the page at ``path``; raise ``SpecError`` naming the line of anything wrong."""
+    """Read the page at ``path``; raise one ``SpecError`` naming the line of everything wrong."""
+    reading = examine_page(path)
+    if reading.problems:
+        raise SpecError.of(reading.problems)
+    return reading.page
+
+
+def examine_page(path: str | Path) -> Reading:
+    """Read the page at ``path`` leniently; raise ``SpecError`` only for a page that cannot be
+    read at all (unreadable, not UTF-8, RST docutils cannot parse)."""
     source = str(path)
     try:
         data = Path(path).read_bytes()
@@ -63,19 +85,39 @@ def read_page(path: str | Path) -> Page:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise SpecError(source, line, f"byte 0x{data[exc.start]:02X} is not UTF-8") from None
-    return parse_page(text, source)
+    return examine_text(text, source)
 
 
 def read_pages(spec_dir: str | Path) -> list[Page]:
-    """Every ``*.rst`` page below ``spec_dir``, sorted by path; the first bad page raises."""
-    return [read_page(path) for path in sorted(Path(spec_dir).rglob("*.rst"))]
+    """Every ``*.rst`` page below ``spec_dir``, sorted by path; raises one ``SpecError`` with the
+    problems of every bad page."""
+    pages: list[Page] = []
+    problems: list[Problem] = []
+    for path in sorted(Path(spec_dir).rglob("*.rst")):
+        try:
+            pages.append(read_page(path))
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise SpecError.of(problems)
+    return pages
 
 
 def parse_page(text: str, source: str) -> Page:
-    """Parse RST ``text`` (read from ``source``) into a ``Page``."""
+    """Parse RST ``text`` (read from ``source``) into a ``Page``; raise as ``read_page`` does."""
+    reading = examine_text(text, source)
+    if reading.problems:
+        raise SpecError.of(reading.problems)
+    return reading.page
+
+
+def examine_text(text: str, source: str) -> Reading:
+    """Parse RST ``text`` (read from ``source``) leniently, as ``examine_page`` does."""
     document = _doctree(text, source)
-    page = _PageReader(source).read(document)
-    return dataclasses.replace(page, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    reader = _PageReader(source)
+    page = reader.read(document)
+    page = dataclasses.replace(page, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    return Reading(page, tuple(sorted(reader.problems, key=lambda p: p.line)))
 
 
 def _doctree(text: str, source: str) -> nodes.document:
@@ -262,9 +304,10 @@ class _PageReader:
         self.sop_rows: list[tuple[str, str, tuple[Dimse, ...] | None, int]] = []
         self.tables: list[StatusTable] = []
         self.dimse_table: list[tuple[list[str], list[Dimse]]] = []
+        self.problems: list[Problem] = []
 
-    def error(self, line: int, message: str) -> SpecError:
-        return SpecError(self.source, line, message)
+    def problem(self, line: int, message: str) -> None:
+        self.problems.append(Problem(self.source, line, message))
 
     def read(self, document: nodes.document) -> Page:
         title = ""
@@ -324,10 +367,12 @@ class _PageReader:
                 warnings.simplefilter("ignore")  # pydicom warns as well as answering
                 valid = UID(uid).is_valid
             if not valid:
-                raise self.error(row.line, f"invalid UID {uid!r}")
+                self.problem(row.line, f"invalid UID {uid!r}")
             if not name.isidentifier() or keyword.iskeyword(name) or keyword.issoftkeyword(name):
                 why = "is a reserved word" if name.isidentifier() else "is not a Python identifier"
-                raise self.error(row.line, f"SOP class keyword {name!r} {why}")
+                known = registry_keyword(uid)
+                hint = f" (pydicom's keyword for its UID is {known})" if known else ""
+                self.problem(row.line, f"SOP class keyword {name!r} {why}{hint}")
             named: tuple[Dimse, ...] | None = (titled,) if titled else None
             if dimse_col is not None and dimse_col < len(row.cells):
                 found = _DIMSE_NAME.findall(plain_text(row.cells[dimse_col]))
@@ -338,7 +383,8 @@ class _PageReader:
         title = _section_title(table)
         dimse = _dimse_in(title) or self.previous_dimse()
         if dimse is None:
-            raise self.error(table.line or 1, f"cannot tell which DIMSE service {title!r} is for")
+            self.problem(table.line or 1, f"cannot tell which DIMSE service {title!r} is for")
+            return
         if title.lower().startswith("pynetdicom"):
             scope = Scope.IMPLEMENTATION
         elif re.fullmatch(r"[CN]-[A-Z-]+ Statuses", title):
@@ -348,33 +394,38 @@ class _PageReader:
         statuses: list[Status] = []
         for row in _rows(table, nodes.tbody):
             status = self.read_status(row)
-            for other in statuses:
-                if status.first <= other.last and other.first <= status.last:
-                    what = "repeats" if status.first == other.first else "overlaps"
-                    raise self.error(
-                        row.line,
-                        f"{_code_text(status)} {what} {_code_text(other)} (line {other.line})",
-                    )
-            statuses.append(status)
+            if status is None:
+                continue
+            other = next((o for o in statuses if _overlap(status, o)), None)
+            if other is None:
+                statuses.append(status)
+                continue
+            what = "repeats" if status.first == other.first else "overlaps"
+            self.problem(
+                row.line, f"{_code_text(status)} {what} {_code_text(other)} (line {other.line})"
+            )
         self.tables.append(StatusTable(dimse, scope, title, tuple(statuses), table.line or 1))
 
-    def read_status(self, row: _Row) -> Status:
+    def read_status(self, row: _Row) -> Status | None:
+        """The row as a ``Status``, or ``None`` (and a problem) when the model cannot hold it."""
         if len(row.cells) < 3:
-            raise self.error(row.line, "a status row needs a code, a category and a description")
+            self.problem(row.line, "a status row needs a code, a category and a description")
+            return None
         code = plain_text(row.cells[0])
         match = _CODE.fullmatch(code)
         if not match:
-            raise self.error(
-                row.line, f"bad status code {code!r}: expected 0xNNNN or 0xNNNN to 0xNNNN"
-            )
+            self.problem(row.line, f"bad status code {code!r}: expected 0xNNNN or 0xNNNN to 0xNNNN")
+            return None
         first = int(match.group(1), 16)
         last = int(match.group(2), 16) if match.group(2) else first
         if last < first:
-            raise self.error(row.line, f"range {code!r} ends before it starts")
+            self.problem(row.line, f"range {code!r} ends before it starts")
+            return None
         category = plain_text(row.cells[1])
         if category not in Category._value2member_map_:
             known = ", ".join(c.value for c in Category)
-            raise self.error(row.line, f"unknown category {category!r} (expected one of {known})")
+            self.problem(row.line, f"unknown category {category!r} (expected one of {known})")
+            return None
         description = plain_text(row.cells[2])
         return Status(
             first, last, Category(category), description, rst_source(row.cells[2]), row.line
@@ -395,9 +446,10 @@ class _PageReader:
                 continue
             name = plain_text(row.cells[0])
             match = _DIMSE_NAME.match(name)
-            if not match:
-                raise self.error(row.line, f"unknown DIMSE service {name!r}")
-            services.append(Dimse(match.group(1)))
+            if match:
+                services.append(Dimse(match.group(1)))
+            else:
+                self.problem(row.line, f"unknown DIMSE service {name!r}")
         self.dimse_table.append((group, services))
 
     def sop_classes(self) -> tuple[SOPClass, ...]:
@@ -414,8 +466,8 @@ class _PageReader:
         for name, uid, dimse, line in self.sop_rows:
             for value in (name, uid):
                 if value in seen:
-                    raise self.error(line, f"{value} is listed twice (first on line {seen[value]})")
-                seen[value] = line
+                    self.problem(line, f"{value} is listed twice (first on line {seen[value]})")
+                seen.setdefault(value, line)
             if dimse is not None:
                 given = dimse
             else:
@@ -427,6 +479,17 @@ class _PageReader:
                 given = given or tuple(everything)
             result.append(SOPClass(name, uid, given, line))
         return tuple(result)
+
+
+def registry_keyword(uid: str) -> str:
+    """pydicom's keyword for ``uid``, or ``""`` when its registry does not know the UID."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about odd UIDs as well as answering
+        return UID(uid).keyword
+
+
+def _overlap(one: Status, other: Status) -> bool:
+    return one.first <= other.last and other.first <= one.last
 
 
 def _code_text(status: Status) -> str:
