@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from generator import parser, render, writer
+from generator import lint, parser, render, writer
 from generator.errors import ServicegenError
 from generator.model import Page
 
@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
     mdl = sub.add_parser("model", help="print a page's model as JSON")
     mdl.add_argument("page", type=Path)
+    lnt = sub.add_parser("lint", help="report what in the pages is probably wrong; exit 1 if any")
+    lnt.add_argument("target", nargs="?", type=Path, default=Path("spec"), metavar="PAGE|DIR")
+    lnt.add_argument("--format", choices=("text", "json"), default="text")
     return top
 
 
@@ -78,6 +81,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "model":
         print(json.dumps(parser.read_page(args.page).to_json(), indent=2, ensure_ascii=False))
         return 0
+    if args.command == "lint":
+        findings = lint.lint(args.target)
+        sys.stdout.write(lint.report(findings, args.format))
+        return 1 if findings else 0
     outputs = render.render(load(args.spec), _templates(args.templates))
     if args.command == "check":
         drift = writer.compare(outputs, args.out)

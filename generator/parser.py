@@ -402,7 +402,7 @@ class _PageReader:
                 continue
             what = "repeats" if status.first == other.first else "overlaps"
             self.problem(
-                row.line, f"{_code_text(status)} {what} {_code_text(other)} (line {other.line})"
+                row.line, f"{code_text(status)} {what} {code_text(other)} (line {other.line})"
             )
         self.tables.append(StatusTable(dimse, scope, title, tuple(statuses), table.line or 1))
 
@@ -492,7 +492,8 @@ def _overlap(one: Status, other: Status) -> bool:
     return one.first <= other.last and other.first <= one.last
 
 
-def _code_text(status: Status) -> str:
+def code_text(status: Status) -> str:
+    """``0xC000`` or ``0xC000 to 0xCFFF``, as the pages write a code."""
     if status.is_range:
         return f"0x{status.first:04X} to 0x{status.last:04X}"
     return f"0x{status.first:04X}"

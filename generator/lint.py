@@ -1,0 +1,225 @@
+"""``servicegen lint``: what in a page is probably wrong even though the generator accepts it.
+
+The checks hold each page to outside references that change on their own schedule (PS3.7 Annex C,
+pydicom's UID registry) and to itself (a table of one DIMSE service naming another's handler), so
+a page can be read, generated and still be wrong. Findings have stable codes, documented in the
+README; ``audit`` reuses the finding type, the rule table and ``read_leniently``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydicom._uid_dict import UID_dictionary
+
+from generator.errors import ServicegenError, SpecError
+from generator.model import Category, Dimse, Page, Status, StatusTable
+from generator.parser import code_text, examine_page
+
+
+class Severity(str, Enum):
+    """How sure a finding is to be a fault: an error is one, a warning may be, info is a note."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A kind of finding: its stable code, its severity and what it means, in a few words."""
+
+    code: str
+    severity: Severity
+    title: str
+
+
+RULES = {
+    rule.code: rule
+    for rule in (
+        Rule("SG001", Severity.ERROR, "page cannot be read"),
+        Rule("SG002", Severity.ERROR, "row the generator refuses"),
+        Rule("SG101", Severity.ERROR, "category contradicts PS3.7 Annex C"),
+        Rule("SG102", Severity.WARNING, "code of no class in PS3.7 Annex C"),
+        Rule("SG201", Severity.WARNING, "UID unknown to pydicom"),
+        Rule("SG202", Severity.WARNING, "UID retired"),
+        Rule("SG203", Severity.INFO, "keyword differs from pydicom's"),
+        Rule("SG301", Severity.ERROR, "names another DIMSE service's callback or event"),
+        Rule("SG401", Severity.ERROR, "UID differs from pynetdicom's"),
+        Rule("SG402", Severity.WARNING, "keyword differs from pynetdicom's"),
+        Rule("SG403", Severity.WARNING, "SOP class unknown to pynetdicom"),
+        Rule("SG411", Severity.ERROR, "category differs from pynetdicom's"),
+        Rule("SG412", Severity.WARNING, "status not in pynetdicom's table"),
+        Rule("SG413", Severity.WARNING, "documented but never sent"),
+        Rule("SG414", Severity.WARNING, "no pynetdicom service class to compare with"),
+    )
+}
+"""Every finding code of ``lint`` (SG0xx–SG3xx) and ``audit`` (SG0xx, SG4xx)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding at a line of a page."""
+
+    path: str
+    line: int
+    code: str
+    message: str
+
+    @property
+    def rule(self) -> Rule:
+        return RULES[self.code]
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.code} {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "code": self.code,
+            "severity": self.rule.severity.value,
+            "message": self.message,
+        }
+
+
+def page_paths(target: Path) -> list[Path]:
+    """``target`` itself if it is a file, else every ``*.rst`` below it, sorted."""
+    if target.is_file():
+        return [target]
+    if target.is_dir():
+        return sorted(target.rglob("*.rst"))
+    raise ServicegenError(f"{target}: no such page or directory")
+
+
+def read_leniently(target: Path) -> tuple[list[Page], list[Finding]]:
+    """The pages at ``target`` with every row the model can hold, and an SG001 finding for each
+    page that cannot be read at all and an SG002 for each row the generator would refuse."""
+    pages: list[Page] = []
+    findings: list[Finding] = []
+    for path in page_paths(target):
+        try:
+            reading = examine_page(path)
+        except SpecError as exc:
+            findings.extend(Finding(p.path, p.line, "SG001", p.message) for p in exc.problems)
+            continue
+        pages.append(reading.page)
+        findings.extend(Finding(p.path, p.line, "SG002", p.message) for p in reading.problems)
+    return pages, findings
+
+
+def lint(target: Path) -> list[Finding]:
+    """Every finding of every page at ``target``, by page and line."""
+    pages, findings = read_leniently(target)
+    for page in pages:
+        findings.extend(lint_page(page))
+    return sort_findings(findings)
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (f.path, f.line, f.code))
+
+
+def lint_page(page: Page) -> Iterator[Finding]:
+    for table in page.status_tables:
+        for status in table.statuses:
+            yield from _annex_c(page, status)
+            yield from _other_service(page, table, status)
+    yield from _registry(page)
+
+
+_ANNEX_C_FAILURES = frozenset(
+    {0x0105, 0x0106, *range(0x0110, 0x0116), *range(0x0117, 0x0125), *range(0x0210, 0x0214)}
+)
+"""The 0x01xx and 0x02xx codes PS3.7 Annex C lists as failures."""
+
+
+def annex_c_class(code: int) -> Category | None:
+    """The category PS3.7 Annex C gives ``code``, or ``None`` for a code of no class there."""
+    if code == 0x0000:
+        return Category.SUCCESS
+    if code in (0x0001, 0x0107, 0x0116) or 0xB000 <= code <= 0xBFFF:
+        return Category.WARNING
+    if code == 0xFE00:
+        return Category.CANCEL
+    if code in (0xFF00, 0xFF01):
+        return Category.PENDING
+    if code in _ANNEX_C_FAILURES or 0xA000 <= code <= 0xAFFF or 0xC000 <= code <= 0xCFFF:
+        return Category.FAILURE
+    return None
+
+
+def _annex_c(page: Page, status: Status) -> Iterator[Finding]:
+    classes = {annex_c_class(code) for code in range(status.first, status.last + 1)}
+    if None in classes:
+        what = "includes codes" if status.is_range else "is a code"
+        yield Finding(
+            page.source,
+            status.line,
+            "SG102",
+            f"{code_text(status)} {what} of no class in PS3.7 Annex C",
+        )
+    others = " and ".join(
+        sorted(c.value for c in classes if c is not None and c is not status.category)
+    )
+    if others:
+        says = f"includes {others} codes" if status.is_range else others
+        yield Finding(
+            page.source,
+            status.line,
+            "SG101",
+            f"{code_text(status)} is {status.category.value} here but {says} in PS3.7 Annex C",
+        )
+
+
+_HANDLER_NAME = re.compile(r"\b(?:on_([cn]_[a-z_]+)|EVT_([CN]_[A-Z_]+))\b")
+_SUB_OPERATIONS = {Dimse.C_GET: Dimse.C_STORE}
+"""A C-GET's matches come back as C-STORE sub-operations on the same association, so its rows
+may rightly name C-STORE's handler."""
+
+
+def _other_service(page: Page, table: StatusTable, status: Status) -> Iterator[Finding]:
+    for match in _HANDLER_NAME.finditer(status.description):
+        named = Dimse.__members__.get((match.group(1) or match.group(2)).upper())
+        if named is None or named in (table.dimse, _SUB_OPERATIONS.get(table.dimse)):
+            continue
+        yield Finding(
+            page.source,
+            status.line,
+            "SG301",
+            f"0x{status.first:04X} in a {table.dimse.value} table names {match.group(0)},"
+            f" {named.value}'s {'event' if match.group(2) else 'callback'}",
+        )
+
+
+def _registry(page: Page) -> Iterator[Finding]:
+    for sop in page.sop_classes:
+        entry = UID_dictionary.get(sop.uid)
+        if entry is None:
+            yield Finding(page.source, sop.line, "SG201", f"pydicom does not know UID {sop.uid}")
+            continue
+        name, _, _, retired, known_keyword = entry
+        if retired:
+            yield Finding(
+                page.source, sop.line, "SG202", f"pydicom lists {sop.uid} ({name}) as retired"
+            )
+        if sop.keyword != known_keyword and sop.keyword.isidentifier():
+            yield Finding(
+                page.source,
+                sop.line,
+                "SG203",
+                f"keyword {sop.keyword} differs from pydicom's {known_keyword} for {sop.uid}",
+            )
+
+
+def report(findings: list[Finding], output_format: str) -> str:
+    """Findings as text (a line each) or JSON (a list of objects)."""
+    if output_format == "json":
+        return json.dumps([f.to_json() for f in findings], indent=2) + "\n"
+    return "".join(f"{finding}\n" for finding in findings)

@@ -1,0 +1,224 @@
+"""``servicegen lint``: exact findings on the seed, on a page of known faults and on pynetdicom's."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+from generator.lint import annex_c_class, lint
+from generator.model import Category
+
+from .conftest import ROOT, SEED
+
+FAULTS = ROOT / "tests" / "data" / "lint" / "faults.rst"
+
+SEED_FINDINGS = [
+    (
+        "{seed}:21: SG203 keyword ColorPaletteInformationModelFind differs from pydicom's"
+        " ColorPaletteQueryRetrieveInformationModelFind for 1.2.840.10008.5.1.4.39.2"
+    ),
+    (
+        "{seed}:32: SG203 keyword ColorPaletteInformationModelMove differs from pydicom's"
+        " ColorPaletteQueryRetrieveInformationModelMove for 1.2.840.10008.5.1.4.39.3"
+    ),
+    (
+        "{seed}:43: SG203 keyword ColorPaletteInformationModelGet differs from pydicom's"
+        " ColorPaletteQueryRetrieveInformationModelGet for 1.2.840.10008.5.1.4.39.4"
+    ),
+    "{seed}:245: SG301 0xC511 in a C-MOVE table names on_c_get, C-GET's callback",
+]
+
+
+def run_lint(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
+    status = main(["lint", *args])
+    out, err = capsys.readouterr()
+    return status, out.splitlines(), err
+
+
+def test_the_seed_names_on_c_get_in_its_c_move_table(capsys: pytest.CaptureFixture[str]) -> None:
+    status, lines, err = run_lint(capsys, str(SEED))
+    assert (status, err) == (1, "")
+    assert lines == [line.format(seed=SEED) for line in SEED_FINDINGS]
+
+
+def test_lint_reads_spec_by_default(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    status, lines, _ = run_lint(capsys)
+    assert status == 1
+    assert lines == [
+        line.format(seed="spec/color_palette_service_class.rst") for line in SEED_FINDINGS
+    ]
+
+
+def test_every_known_fault_is_found_once(capsys: pytest.CaptureFixture[str]) -> None:
+    status, lines, _ = run_lint(capsys, str(FAULTS))
+    assert status == 1
+    assert lines == [
+        f"{FAULTS}:{line}: {finding}"
+        for line, finding in (
+            (
+                14,
+                (
+                    "SG203 keyword ModalityWorklistFind differs from pydicom's"
+                    " ModalityWorklistInformationModelFind for 1.2.840.10008.5.1.4.31"
+                ),
+            ),
+            (
+                16,
+                (
+                    "SG202 pydicom lists 1.2.840.10008.5.1.4.1.2.3.1 (Patient/Study Only"
+                    " Query/Retrieve Information Model - FIND) as retired"
+                ),
+            ),
+            (18, "SG201 pydicom does not know UID 1.2.826.0.1.3680043.9.9999.1"),
+            (
+                20,
+                (
+                    "SG002 SOP class keyword 'Color Palette Find' is not a Python identifier"
+                    " (pydicom's keyword for its UID is ColorPaletteQueryRetrieveInformationModelFind)"
+                ),
+            ),
+            (40, "SG101 0x0107 is Failure here but Warning in PS3.7 Annex C"),
+            (42, "SG102 0x0300 is a code of no class in PS3.7 Annex C"),
+            (
+                44,
+                (
+                    "SG101 0xAF00 to 0xB0FF is Failure here but includes Warning codes in PS3.7"
+                    " Annex C"
+                ),
+            ),
+            (46, "SG301 0xC311 in a C-FIND table names EVT_C_MOVE, C-MOVE's event"),
+            (
+                49,
+                (
+                    "SG002 unknown category 'Failed' (expected one of Success, Warning, Failure,"
+                    " Cancel, Pending)"
+                ),
+            ),
+            (66, "SG301 0xC411 in a C-GET table names on_c_find, C-FIND's callback"),
+        )
+    ]
+
+
+def test_json_carries_severity(capsys: pytest.CaptureFixture[str]) -> None:
+    status, lines, _ = run_lint(capsys, "--format", "json", str(FAULTS))
+    assert status == 1
+    found = json.loads("\n".join(lines))
+    assert found[2] == {
+        "path": str(FAULTS),
+        "line": 18,
+        "code": "SG201",
+        "severity": "warning",
+        "message": "pydicom does not know UID 1.2.826.0.1.3680043.9.9999.1",
+    }
+    assert [(f["code"], f["severity"]) for f in found][4:6] == [
+        ("SG101", "error"),
+        ("SG102", "warning"),
+    ]
+    assert found[0]["severity"] == "info"
+
+
+CLEAN = """Verification Service Class
+==========================
+
++-------------------+--------------+
+| UID               | SOP Class    |
++===================+==============+
+| 1.2.840.10008.1.1 | Verification |
++-------------------+--------------+
+
+C-ECHO Statuses
+---------------
+
++------------+----------+--------------------+
+| Code (hex) | Category | Description        |
++============+==========+====================+
+| 0x0000     | Success  | Success            |
++------------+----------+--------------------+
+| 0x0122     | Failure  | Refused: SOP Class |
+|            |          | not supported      |
++------------+----------+--------------------+
+"""
+
+
+def test_a_clean_page_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "verification.rst").write_text(CLEAN, encoding="utf-8")
+    assert run_lint(capsys, str(tmp_path)) == (0, [], "")
+    assert run_lint(capsys, "--format", "json", str(tmp_path)) == (0, ["[]"], "")
+
+
+def test_a_page_that_cannot_be_read_is_reported_and_lint_carries_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a_broken.rst").write_bytes(b"Title\n=====\n\nb\xe9d\n")
+    (tmp_path / "b_clean.rst").write_text(CLEAN, encoding="utf-8")
+    shutil.copy(SEED, tmp_path / "c_seed.rst")
+    status, lines, _ = run_lint(capsys, str(tmp_path))
+    assert status == 1
+    assert lines[0] == f"{tmp_path / 'a_broken.rst'}:4: SG001 byte 0xE9 is not UTF-8"
+    assert lines[1:] == [line.format(seed=tmp_path / "c_seed.rst") for line in SEED_FINDINGS]
+
+
+def test_a_missing_target_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_lint(capsys, str(tmp_path / "nowhere")) == (
+        2,
+        [],
+        f"servicegen: {tmp_path / 'nowhere'}: no such page or directory\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "category"),
+    [
+        (0x0000, Category.SUCCESS),
+        (0x0001, Category.WARNING),
+        (0x0002, None),
+        (0x0105, Category.FAILURE),
+        (0x0107, Category.WARNING),
+        (0x0116, Category.WARNING),
+        (0x0125, None),
+        (0x0213, Category.FAILURE),
+        (0x0214, None),
+        (0x9FFF, None),
+        (0xA000, Category.FAILURE),
+        (0xAFFF, Category.FAILURE),
+        (0xB000, Category.WARNING),
+        (0xBFFF, Category.WARNING),
+        (0xCFFF, Category.FAILURE),
+        (0xD000, None),
+        (0xFE00, Category.CANCEL),
+        (0xFF01, Category.PENDING),
+        (0xFF02, None),
+    ],
+)
+def test_annex_c_classes_at_their_edges(code: int, category: Category | None) -> None:
+    assert annex_c_class(code) is category
+
+
+def test_pynetdicoms_own_pages(pynetdicom_pages: Path) -> None:
+    findings = lint(pynetdicom_pages)
+    assert Counter(f.code for f in findings) == {
+        "SG002": 3,
+        "SG101": 70,
+        "SG201": 2,
+        "SG202": 3,
+        "SG203": 11,
+    }
+    storage = pynetdicom_pages / "storage_service_class.rst"
+    assert [str(f) for f in findings if f.code == "SG201"] == [
+        f"{storage}:24: SG201 pydicom does not know UID 1.2.840.10008.5.1.4.1.1.1.1.1.1",
+        f"{storage}:32: SG201 pydicom does not know UID 1.2.840.10008.5.1.1.4.1.1.3.1",
+    ]
+    availability = pynetdicom_pages / "instance_availability.rst"
+    assert [str(f) for f in findings if f.path == str(availability)] == [
+        f"{availability}:48: SG101 0x0107 is Failure here but Warning in PS3.7 Annex C",
+        f"{availability}:54: SG101 0x0116 is Failure here but Warning in PS3.7 Annex C",
+    ]
+    assert {f.line for f in findings if f.code == "SG202"} == {20, 26, 34}
