@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from generator import lint, parser, render, writer
+from generator import diff, lint, parser, render, writer
 from generator.errors import ServicegenError
 from generator.model import Page
 
@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     lnt = sub.add_parser("lint", help="report what in the pages is probably wrong; exit 1 if any")
     lnt.add_argument("target", nargs="?", type=Path, default=Path("spec"), metavar="PAGE|DIR")
     lnt.add_argument("--format", choices=("text", "json"), default="text")
+    dif = sub.add_parser("diff", help="semantic changelog between two versions; exit 1 if any")
+    for side in ("old", "new"):
+        dif.add_argument(side, metavar=side.upper(), help="a page, a folder, or REV:path of one")
+    dif.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     return top
 
 
@@ -85,6 +89,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         findings = lint.lint(args.target)
         sys.stdout.write(lint.report(findings, args.format))
         return 1 if findings else 0
+    if args.command == "diff":
+        changes = diff.changelog(args.old, args.new)
+        sys.stdout.write(diff.report(changes, args.format))
+        return 1 if changes else 0
     outputs = render.render(load(args.spec), _templates(args.templates))
     if args.command == "check":
         drift = writer.compare(outputs, args.out)

@@ -1,0 +1,301 @@
+"""``servicegen diff``: a semantic changelog between two versions of the pages.
+
+A text diff of grid tables is mostly border noise; this compares the models instead, so a reader
+sees what a standard update means for code: which SOP classes and which status codes of which
+DIMSE service were added, removed or changed, and which status ranges were split or merged.
+Either side is a page, a folder of pages, or ``REV:path`` of either in the git repository around
+the working directory (read with ``git cat-file``, ``git ls-tree`` and ``git show``). Pages are
+read leniently, as ``lint`` reads them, so a page the generator refuses can still be compared.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator.errors import ServicegenError, SpecError
+from generator.lint import page_paths
+from generator.model import Dimse, Page, SOPClass, Status
+from generator.parser import code_text, examine_text
+
+_REGROUPINGS = {
+    "range changed": "range {old} became {new}",
+    "split": "split {old} into {new}",
+    "merged": "merged {old} into {new}",
+    "regrouped": "regrouped {old} as {new}",
+}
+"""Status rows that overlap without matching, by how many rows each side has."""
+
+SOP_CLASSES = "SOP classes"
+"""The section of a page's changes that holds its SOP classes; the others are DIMSE services."""
+
+
+def _quoted(text: str) -> str:
+    return f"“{text}”"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One semantic change. ``subject`` is a SOP class's keyword, a status code or range, or the
+    page; ``old`` and ``new`` hold what changed (empty for the side that has nothing)."""
+
+    page: str
+    section: str
+    kind: str
+    subject: str
+    old: str = ""
+    new: str = ""
+
+    def sentence(self, code: Callable[[str], str]) -> str:
+        """The change in words; ``code`` marks up literal names and codes (backticks in
+        Markdown)."""
+        value = self.old or self.new
+        if self.kind in ("page added", "page removed"):
+            return f"{self.kind}: {value}"
+        if self.kind in ("added", "removed"):
+            what = f"({value})" if self.section == SOP_CLASSES else value
+            return f"{self.kind} {code(self.subject)} {what}"
+        if self.kind in _REGROUPINGS:
+            return _REGROUPINGS[self.kind].format(old=self.old, new=self.new)
+        noun = self.kind.removesuffix(" changed")
+        quote = _quoted if noun == "description" else code
+        return f"{code(self.subject)}: {noun} {quote(self.old)} → {quote(self.new)}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "page": self.page,
+            "section": self.section,
+            "kind": self.kind,
+            "subject": self.subject,
+            "old": self.old,
+            "new": self.new,
+        }
+
+
+def changelog(old_spec: str, new_spec: str) -> list[Change]:
+    """The changes from ``old_spec`` to ``new_spec``; two single pages pair up whatever their
+    names."""
+    old, new = load(old_spec), load(new_spec)
+    if not _is_folder(old_spec) and not _is_folder(new_spec):
+        old = {name: page for name, page in zip(new, old.values())}
+    return diff(old, new)
+
+
+def _is_folder(spec: str) -> bool:
+    local = Path(spec)
+    if local.exists() or ":" not in spec:
+        return local.is_dir()
+    return _git(spec, "cat-file", "-t", spec).strip() == "tree"
+
+
+def load(spec: str) -> dict[str, Page]:
+    """The pages of ``spec`` (a page, a folder, or ``REV:path`` of either) by their path relative
+    to the folder, or by file name for a single page. A path that exists is local even if it
+    holds a colon."""
+    local = Path(spec)
+    if local.exists() or ":" not in spec:
+        if local.is_file():
+            return {local.name: _parse(local.read_bytes(), str(local))}
+        return {
+            path.relative_to(local).as_posix(): _parse(path.read_bytes(), str(path))
+            for path in page_paths(local)
+        }
+    rev, _, path = spec.partition(":")
+    if not _is_folder(spec):
+        return {path.rsplit("/", 1)[-1]: _parse(_git(spec, "show", spec), spec)}
+    names = _git(spec, "ls-tree", "-r", "--name-only", "-z", spec).split("\0")
+    prefix = f"{rev}:{path.rstrip('/')}/" if path.strip("/") else f"{rev}:"
+    return {
+        name: _parse(_git(spec, "show", prefix + name), prefix + name)
+        for name in sorted(names)
+        if name.endswith(".rst")
+    }
+
+
+def _git(spec: str, *args: str) -> str:
+    try:
+        result = subprocess.run(
+            ["git", *args], capture_output=True, check=False, timeout=60, encoding="utf-8"
+        )
+    except (OSError, UnicodeDecodeError, subprocess.TimeoutExpired) as exc:
+        raise ServicegenError(f"{spec}: git failed: {exc}") from None
+    if result.returncode != 0:
+        why = (result.stderr.strip().splitlines() or ["git failed"])[-1]
+        raise ServicegenError(f"{spec}: {why}")
+    return result.stdout
+
+
+def _parse(data: bytes | str, source: str) -> Page:
+    if isinstance(data, str):
+        return examine_text(data, source).page
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SpecError(source, line, f"byte 0x{data[exc.start]:02X} is not UTF-8") from None
+    return examine_text(text, source).page
+
+
+def diff(old: dict[str, Page], new: dict[str, Page]) -> list[Change]:
+    """Every change from ``old`` to ``new`` (pages by name), page by page in name order. A page
+    with no tables (an index) is not compared."""
+    changes: list[Change] = []
+    for name in sorted(old.keys() | new.keys()):
+        before, after = old.get(name), new.get(name)
+        if before is not None and after is not None:
+            changes.extend(_sop_changes(name, before.sop_classes, after.sop_classes))
+            for dimse in dict.fromkeys((*after.dimse_services, *before.dimse_services)):
+                changes.extend(_status_changes(name, dimse, before, after))
+            continue
+        page = after or before
+        if page is not None and (page.sop_classes or page.status_tables):
+            statuses = sum(len(t.statuses) for t in page.status_tables)
+            summary = (
+                f"{_count(len(page.sop_classes), 'SOP class', 'SOP classes')},"
+                f" {_count(statuses, 'status', 'statuses')}"
+            )
+            if after is not None:
+                changes.append(Change(name, "", "page added", name, "", summary))
+            else:
+                changes.append(Change(name, "", "page removed", name, summary, ""))
+    return changes
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+def _sop_changes(page: str, old: Sequence[SOPClass], new: Sequence[SOPClass]) -> Iterator[Change]:
+    by_uid = {sop.uid: sop for sop in old}
+    by_keyword = {sop.keyword: sop for sop in old}
+    matched: set[str] = set()
+    for sop in new:
+        was = by_uid.get(sop.uid) or by_keyword.get(sop.keyword)
+        if was is None or was.uid in matched:
+            yield Change(page, SOP_CLASSES, "added", sop.keyword, "", sop.uid)
+            continue
+        matched.add(was.uid)
+        if was.uid != sop.uid:
+            yield Change(page, SOP_CLASSES, "UID changed", sop.keyword, was.uid, sop.uid)
+        if was.keyword != sop.keyword:
+            yield Change(page, SOP_CLASSES, "keyword changed", sop.uid, was.keyword, sop.keyword)
+        if was.dimse != sop.dimse:
+            yield Change(
+                page,
+                SOP_CLASSES,
+                "DIMSE services changed",
+                sop.keyword,
+                _services(was.dimse),
+                _services(sop.dimse),
+            )
+    for sop in old:
+        if sop.uid not in matched:
+            yield Change(page, SOP_CLASSES, "removed", sop.keyword, sop.uid, "")
+
+
+def _services(dimse: tuple[Dimse, ...]) -> str:
+    return ", ".join(d.value for d in dimse)
+
+
+def _status_changes(page: str, dimse: Dimse, before: Page, after: Page) -> Iterator[Change]:
+    """Rows are matched by exact code or range first; the rest are grouped by overlap, so one
+    old row against several new ones is a split, the reverse a merge."""
+    old = {(s.first, s.last): s for s in before.statuses(dimse)}
+    new = {(s.first, s.last): s for s in after.statuses(dimse)}
+    section = dimse.value
+    for key in sorted(old.keys() & new.keys()):
+        was, now = old[key], new[key]
+        if was.category is not now.category:
+            yield Change(
+                page,
+                section,
+                "category changed",
+                code_text(now),
+                was.category.value,
+                now.category.value,
+            )
+        if was.description != now.description:
+            yield Change(
+                page,
+                section,
+                "description changed",
+                code_text(now),
+                was.description,
+                now.description,
+            )
+    gone = [s for key, s in old.items() if key not in new]
+    came = [s for key, s in new.items() if key not in old]
+    for olds, news in _overlapping(gone, came):
+        if not olds:
+            text = f"{news[0].category.value}: {news[0].description}"
+            yield Change(page, section, "added", code_text(news[0]), "", text)
+            continue
+        if not news:
+            text = f"{olds[0].category.value}: {olds[0].description}"
+            yield Change(page, section, "removed", code_text(olds[0]), text, "")
+            continue
+        if len(olds) == 1 and len(news) == 1:
+            kind = "range changed"
+        elif len(olds) == 1:
+            kind = "split"
+        elif len(news) == 1:
+            kind = "merged"
+        else:
+            kind = "regrouped"
+        yield Change(page, section, kind, code_text(olds[0]), _rows(olds), _rows(news))
+
+
+def _overlapping(
+    olds: list[Status], news: list[Status]
+) -> Iterator[tuple[list[Status], list[Status]]]:
+    """The rows grouped into sets that overlap one another, each side by code, groups by their
+    first code."""
+    groups: list[tuple[list[Status], list[Status]]] = []
+    for status in sorted([*olds, *news], key=lambda s: (s.first, s.last)):
+        side = 0 if any(status is s for s in olds) else 1
+        last = groups[-1] if groups else None
+        if last is not None and any(status.first <= s.last for s in (*last[0], *last[1])):
+            last[side].append(status)
+        else:
+            groups.append(([status], []) if side == 0 else ([], [status]))
+    yield from groups
+
+
+def _rows(statuses: list[Status]) -> str:
+    return ", ".join(f"{code_text(s)} ({s.category.value})" for s in statuses)
+
+
+def report(changes: list[Change], output_format: str) -> str:
+    """Changes as plain text, Markdown (a heading per page and section) or JSON (a list)."""
+    if output_format == "json":
+        return json.dumps([c.to_json() for c in changes], indent=2, ensure_ascii=False) + "\n"
+    markdown = output_format == "markdown"
+    lines: list[str] = []
+    page = section = None
+    for change in changes:
+        if change.page != page:
+            if markdown:
+                _heading(lines, f"## {change.page}")
+            else:
+                lines.append(change.page)
+            page, section = change.page, None
+        if change.section and change.section != section:
+            if markdown:
+                _heading(lines, f"### {change.section}")
+            else:
+                lines.append(f"  {change.section}")
+            section = change.section
+        if markdown:
+            lines.append(f"- {change.sentence(lambda text: f'`{text}`')}")
+        else:
+            lines.append(f"{'    ' if change.section else '  '}{change.sentence(str)}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _heading(lines: list[str], text: str) -> None:
+    """A Markdown heading with a blank line either side."""
+    lines.extend([text, ""] if not lines or lines[-1] == "" else ["", text, ""])
