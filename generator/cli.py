@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from generator import diff, lint, parser, render, writer
+from generator import audit, diff, lint, parser, render, writer
 from generator.errors import ServicegenError
 from generator.model import Page
 
@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     for side in ("old", "new"):
         dif.add_argument(side, metavar=side.upper(), help="a page, a folder, or REV:path of one")
     dif.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    aud = sub.add_parser("audit", help="compare the pages with installed pynetdicom; 1 on drift")
+    aud.add_argument("--spec", type=Path, default=Path("spec"), help="pages (default spec/)")
+    aud.add_argument("--format", choices=("text", "json"), default="text")
     return top
 
 
@@ -93,6 +96,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         changes = diff.changelog(args.old, args.new)
         sys.stdout.write(diff.report(changes, args.format))
         return 1 if changes else 0
+    if args.command == "audit":
+        findings = audit.audit(args.spec)
+        sys.stdout.write(audit.report(findings, args.format))
+        return 1 if findings else 0
     outputs = render.render(load(args.spec), _templates(args.templates))
     if args.command == "check":
         drift = writer.compare(outputs, args.out)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import ServicegenError, SpecError
-from generator.lint import page_paths
+from generator.lint import page_paths, plural
 from generator.model import Dimse, Page, SOPClass, Status
 from generator.parser import code_text, examine_text
 
@@ -155,18 +155,14 @@ def diff(old: dict[str, Page], new: dict[str, Page]) -> list[Change]:
         if page is not None and (page.sop_classes or page.status_tables):
             statuses = sum(len(t.statuses) for t in page.status_tables)
             summary = (
-                f"{_count(len(page.sop_classes), 'SOP class', 'SOP classes')},"
-                f" {_count(statuses, 'status', 'statuses')}"
+                f"{plural(len(page.sop_classes), 'SOP class', 'SOP classes')},"
+                f" {plural(statuses, 'status', 'statuses')}"
             )
             if after is not None:
                 changes.append(Change(name, "", "page added", name, "", summary))
             else:
                 changes.append(Change(name, "", "page removed", name, summary, ""))
     return changes
-
-
-def _count(number: int, one: str, many: str) -> str:
-    return f"{number} {one if number == 1 else many}"
 
 
 def _sop_changes(page: str, old: Sequence[SOPClass], new: Sequence[SOPClass]) -> Iterator[Change]:

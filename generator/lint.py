@@ -218,6 +218,11 @@ def _registry(page: Page) -> Iterator[Finding]:
             )
 
 
+def plural(number: int, one: str, many: str) -> str:
+    """``1 status``, ``2 statuses``."""
+    return f"{number} {one if number == 1 else many}"
+
+
 def report(findings: list[Finding], output_format: str) -> str:
     """Findings as text (a line each) or JSON (a list of objects)."""
     if output_format == "json":
