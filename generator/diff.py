@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.errors import ServicegenError, SpecError
+from generator.errors import ServicegenError
 from generator.lint import page_paths, plural
 from generator.model import Dimse, Page, SOPClass, Status
-from generator.parser import code_text, examine_text
+from generator.parser import code_text, examine_bytes, examine_page
 
 _REGROUPINGS = {
     "range changed": "range {old} became {new}",
@@ -89,7 +89,7 @@ def _is_folder(spec: str) -> bool:
     local = Path(spec)
     if local.exists() or ":" not in spec:
         return local.is_dir()
-    return _git(spec, "cat-file", "-t", spec).strip() == "tree"
+    return _git(spec, "cat-file", "-t", spec).decode().strip() == "tree"
 
 
 def load(spec: str) -> dict[str, Page]:
@@ -99,45 +99,34 @@ def load(spec: str) -> dict[str, Page]:
     local = Path(spec)
     if local.exists() or ":" not in spec:
         if local.is_file():
-            return {local.name: _parse(local.read_bytes(), str(local))}
+            return {local.name: examine_page(local).page}
         return {
-            path.relative_to(local).as_posix(): _parse(path.read_bytes(), str(path))
+            path.relative_to(local).as_posix(): examine_page(path).page
             for path in page_paths(local)
         }
     rev, _, path = spec.partition(":")
     if not _is_folder(spec):
-        return {path.rsplit("/", 1)[-1]: _parse(_git(spec, "show", spec), spec)}
-    names = _git(spec, "ls-tree", "-r", "--name-only", "-z", spec).split("\0")
+        return {path.rsplit("/", 1)[-1]: examine_bytes(_git(spec, "show", spec), spec).page}
+    listing = _git(spec, "ls-tree", "-r", "--name-only", "-z", spec)
+    names = listing.decode("utf-8", "surrogateescape").split("\0")
     prefix = f"{rev}:{path.rstrip('/')}/" if path.strip("/") else f"{rev}:"
     return {
-        name: _parse(_git(spec, "show", prefix + name), prefix + name)
+        name: examine_bytes(_git(spec, "show", prefix + name), prefix + name).page
         for name in sorted(names)
         if name.endswith(".rst")
     }
 
 
-def _git(spec: str, *args: str) -> str:
+def _git(spec: str, *args: str) -> bytes:
+    """What git prints for ``args``; its last line of complaint as an error if it fails."""
     try:
-        result = subprocess.run(
-            ["git", *args], capture_output=True, check=False, timeout=60, encoding="utf-8"
-        )
-    except (OSError, UnicodeDecodeError, subprocess.TimeoutExpired) as exc:
+        result = subprocess.run(["git", *args], capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
         raise ServicegenError(f"{spec}: git failed: {exc}") from None
     if result.returncode != 0:
-        why = (result.stderr.strip().splitlines() or ["git failed"])[-1]
-        raise ServicegenError(f"{spec}: {why}")
+        complaint = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ServicegenError(f"{spec}: {(complaint or ['git failed'])[-1]}")
     return result.stdout
-
-
-def _parse(data: bytes | str, source: str) -> Page:
-    if isinstance(data, str):
-        return examine_text(data, source).page
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SpecError(source, line, f"byte 0x{data[exc.start]:02X} is not UTF-8") from None
-    return examine_text(text, source).page
 
 
 def diff(old: dict[str, Page], new: dict[str, Page]) -> list[Change]:
@@ -197,16 +186,17 @@ def _services(dimse: tuple[Dimse, ...]) -> str:
     return ", ".join(d.value for d in dimse)
 
 
-def _status_changes(page: str, dimse: Dimse, before: Page, after: Page) -> Iterator[Change]:
+def _status_changes(page: str, dimse: Dimse, before: Page, after: Page) -> list[Change]:
     """Rows are matched by exact code or range first; the rest are grouped by overlap, so one
-    old row against several new ones is a split, the reverse a merge."""
+    old row against several new ones is a split, the reverse a merge. In code order."""
     old = {(s.first, s.last): s for s in before.statuses(dimse)}
     new = {(s.first, s.last): s for s in after.statuses(dimse)}
     section = dimse.value
-    for key in sorted(old.keys() & new.keys()):
+    found: list[tuple[tuple[int, int], Change]] = []
+    for key in old.keys() & new.keys():
         was, now = old[key], new[key]
         if was.category is not now.category:
-            yield Change(
+            change = Change(
                 page,
                 section,
                 "category changed",
@@ -214,8 +204,9 @@ def _status_changes(page: str, dimse: Dimse, before: Page, after: Page) -> Itera
                 was.category.value,
                 now.category.value,
             )
+            found.append((key, change))
         if was.description != now.description:
-            yield Change(
+            change = Change(
                 page,
                 section,
                 "description changed",
@@ -223,26 +214,28 @@ def _status_changes(page: str, dimse: Dimse, before: Page, after: Page) -> Itera
                 was.description,
                 now.description,
             )
+            found.append((key, change))
     gone = [s for key, s in old.items() if key not in new]
     came = [s for key, s in new.items() if key not in old]
     for olds, news in _overlapping(gone, came):
-        if not olds:
-            text = f"{news[0].category.value}: {news[0].description}"
-            yield Change(page, section, "added", code_text(news[0]), "", text)
-            continue
-        if not news:
-            text = f"{olds[0].category.value}: {olds[0].description}"
-            yield Change(page, section, "removed", code_text(olds[0]), text, "")
-            continue
-        if len(olds) == 1 and len(news) == 1:
-            kind = "range changed"
-        elif len(olds) == 1:
-            kind = "split"
-        elif len(news) == 1:
-            kind = "merged"
+        first = min((*olds, *news), key=lambda s: (s.first, s.last))
+        if olds and news:
+            kind = _regrouping(len(olds), len(news))
+            change = Change(page, section, kind, code_text(first), _rows(olds), _rows(news))
+        elif news:
+            text = f"{first.category.value}: {first.description}"
+            change = Change(page, section, "added", code_text(first), "", text)
         else:
-            kind = "regrouped"
-        yield Change(page, section, kind, code_text(olds[0]), _rows(olds), _rows(news))
+            text = f"{first.category.value}: {first.description}"
+            change = Change(page, section, "removed", code_text(first), text, "")
+        found.append(((first.first, first.last), change))
+    return [change for _, change in sorted(found, key=lambda item: item[0])]
+
+
+def _regrouping(olds: int, news: int) -> str:
+    if olds == 1:
+        return "range changed" if news == 1 else "split"
+    return "merged" if news == 1 else "regrouped"
 
 
 def _overlapping(

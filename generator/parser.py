@@ -80,6 +80,11 @@ def examine_page(path: str | Path) -> Reading:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise SpecError(source, 0, f"cannot read: {exc.strerror or exc}") from None
+    return examine_bytes(data, source)
+
+
+def examine_bytes(data: bytes, source: str) -> Reading:
+    """Read a page's bytes (from a file or ``git show``) leniently, as ``examine_page`` does."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -169,3 +169,62 @@ def test_a_revision_git_does_not_have_is_bad_input(
         "",
         "servicegen: HEAD~1:nowhere: fatal: path 'nowhere' does not exist in 'HEAD~1'\n",
     )
+
+
+def page_text(section: str, statuses: str) -> str:
+    return (
+        "Query\n=====\n\n"
+        f"{section}\n{'-' * len(section)}\n\n"
+        "+-----------------------------+----------------------------------------------+\n"
+        "| UID                         | SOP Class                                    |\n"
+        "+=============================+==============================================+\n"
+        "| 1.2.840.10008.5.1.4.1.2.1.1 | PatientRootQueryRetrieveInformationModelFind |\n"
+        "+-----------------------------+----------------------------------------------+\n\n"
+        "C-FIND Statuses\n---------------\n\n"
+        "+------------+----------+------------------------+\n"
+        "| Code (hex) | Category | Description            |\n"
+        "+============+==========+========================+\n"
+        f"{statuses}"
+    )
+
+
+def status_row(code: str, category: str, description: str) -> str:
+    return (
+        f"| {code:<10} | {category:<8} | {description:<22} |\n"
+        "+------------+----------+------------------------+\n"
+    )
+
+
+def test_services_of_a_sop_class_and_changes_in_code_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = tmp_path / "old.rst", tmp_path / "new.rst"
+    old.write_text(
+        page_text(
+            "Query (Find) SOP Classes",
+            status_row("0xA900", "Failure", "Identifier mismatch")
+            + status_row("0xFF00", "Pending", "Matches are continuing"),
+        ),
+        encoding="utf-8",
+    )
+    new.write_text(
+        page_text(
+            "Query (Get) SOP Classes",
+            status_row("0xA123", "Failure", "A new failure")
+            + status_row("0xFF00", "Warning", "Matches are continuing"),
+        ),
+        encoding="utf-8",
+    )
+    assert run_diff(capsys, str(old), str(new)) == (
+        1,
+        (
+            "new.rst\n"
+            "  SOP classes\n"
+            "    PatientRootQueryRetrieveInformationModelFind: DIMSE services C-FIND → C-GET\n"
+            "  C-FIND\n"
+            "    added 0xA123 Failure: A new failure\n"
+            "    removed 0xA900 Failure: Identifier mismatch\n"
+            "    0xFF00: category Pending → Warning\n"
+        ),
+        "",
+    )
