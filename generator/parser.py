@@ -63,13 +63,16 @@ class Reading:
     page: Page
     problems: tuple[Problem, ...]
 
+    def strictly(self) -> Page:
+        """The page, or one ``SpecError`` with every problem if there are any."""
+        if self.problems:
+            raise SpecError.of(self.problems)
+        return self.page
+
 
 def read_page(path: str | Path) -> Page:
     """Read the page at ``path``; raise one ``SpecError`` naming the line of everything wrong."""
-    reading = examine_page(path)
-    if reading.problems:
-        raise SpecError.of(reading.problems)
-    return reading.page
+    return examine_page(path).strictly()
 
 
 def examine_page(path: str | Path) -> Reading:
@@ -110,10 +113,7 @@ def read_pages(spec_dir: str | Path) -> list[Page]:
 
 def parse_page(text: str, source: str) -> Page:
     """Parse RST ``text`` (read from ``source``) into a ``Page``; raise as ``read_page`` does."""
-    reading = examine_text(text, source)
-    if reading.problems:
-        raise SpecError.of(reading.problems)
-    return reading.page
+    return examine_text(text, source).strictly()
 
 
 def examine_text(text: str, source: str) -> Reading:

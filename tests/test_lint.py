@@ -222,3 +222,19 @@ def test_pynetdicoms_own_pages(pynetdicom_pages: Path) -> None:
         f"{availability}:54: SG101 0x0116 is Failure here but Warning in PS3.7 Annex C",
     ]
     assert {f.line for f in findings if f.code == "SG202"} == {20, 26, 34}
+
+
+def test_generate_refuses_exactly_the_rows_lint_reports_as_sg002(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    for name in ("a.rst", "b.rst"):
+        shutil.copy(FAULTS, spec / name)
+    refused = [f for f in lint(spec) if f.code == "SG002"]
+    assert len(refused) == 4
+    assert main(["generate", "--spec", str(spec), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"servicegen: {f.path}:{f.line}: {f.message}" for f in refused
+    ]
+    assert not (tmp_path / "out").exists()
