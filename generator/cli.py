@@ -100,13 +100,22 @@ def run(argv: Sequence[str] | None = None) -> int:
         findings = audit.audit(args.spec)
         sys.stdout.write(audit.report(findings, args.format))
         return 1 if findings else 0
+    # Fingerprinted before reading, so a page edited meanwhile cannot be recorded as rendered.
+    templates = [t for t in (_templates(args.templates), render.BUILTIN_TEMPLATES) if t]
+    inputs = writer.fingerprint(args.spec, templates) if args.spec.is_dir() else None
+    if args.command == "check" and inputs is not None and writer.is_current(args.out, inputs):
+        return 0
     outputs = render.render(load(args.spec), _templates(args.templates))
     if args.command == "check":
         drift = writer.compare(outputs, args.out)
         for line in drift.lines():
             print(f"{args.out}: {line}", file=sys.stderr)
+        if not drift and inputs is not None:
+            writer.remember(args.out, inputs, outputs)
         return 1 if drift else 0
     changed = writer.write(outputs, args.out)
+    if inputs is not None:
+        writer.remember(args.out, inputs, outputs)
     print(f"{args.out}: {len(changed)} of {len(outputs) + 1} files changed")
     return 0
 
