@@ -7,9 +7,14 @@ user's ``--templates`` directory overrides any of them by file name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import multiprocessing
+import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ import docutils.utils
 import jinja2
 from black.mode import TargetVersion
 from black.parsing import InvalidInput
+from black.strings import str_width
 from docutils import nodes
 from pydicom.uid import UID
 
@@ -252,9 +258,74 @@ def service_view(page: Page, dimse: Dimse) -> Service:
     )
 
 
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def pyrepr(value: str) -> str:
-    """A Python string literal for any text: spec text reaches code only through this."""
-    return repr(str(value))
+    """A Python string literal for any text: spec text reaches code only through this.
+
+    Quoted as black quotes it (double quotes unless single quotes need fewer escapes), with
+    ``repr``'s escapes, so black leaves the literal as it is.
+    """
+    text = str(value)
+    quote = "'" if text.count('"') > text.count("'") else '"'
+    body = "".join(
+        _ESCAPES.get(c) or ("\\" + c if c == quote else c if c.isprintable() else repr(c)[1:-1])
+        for c in text
+    )
+    return quote + body + quote
+
+
+@dataclass(frozen=True)
+class PySeq:
+    """A bracketed Python display of code items (strings or nested ``PySeq``), for ``pyfit``."""
+
+    items: tuple[str | PySeq, ...]
+    brackets: str = "()"
+    is_tuple: bool = True
+    """A one-item ``()`` display needs its comma (``("C-ECHO",)``); a call's does not."""
+
+    def flat(self) -> str:
+        inner = ", ".join(i if isinstance(i, str) else i.flat() for i in self.items)
+        comma = "," if self.is_tuple and self.brackets == "()" and len(self.items) == 1 else ""
+        return self.brackets[0] + inner + comma + self.brackets[1]
+
+
+def pytuple(items: Sequence[str | PySeq]) -> PySeq:
+    return PySeq(tuple(items))
+
+
+def pyargs(items: Sequence[str | PySeq]) -> PySeq:
+    return PySeq(tuple(items), is_tuple=False)
+
+
+def pyfit(indent: int, lead: str, seq: PySeq, tail: str = "") -> str:
+    """``lead`` + ``seq`` + ``tail`` as the lines black leaves alone: one line when it fits in
+    black's line length, else one item per line, each laid out the same way, with a magic
+    trailing comma, so black's pass over it is a no-op rather than a re-layout."""
+    pad = " " * indent
+    flat = pad + lead + seq.flat() + tail
+    if not seq.items or str_width(flat) <= BLACK_MODE.line_length:
+        return flat
+    lines = [pad + lead + seq.brackets[0]]
+    for item in seq.items:
+        if isinstance(item, str):
+            lines.append(f"{pad}    {item},")
+        else:
+            lines.append(pyfit(indent + 4, "", item, ","))
+    lines.append(pad + seq.brackets[1] + tail)
+    return "\n".join(lines)
+
+
+@functools.cache
+def pydef(indent: int, header: str) -> str:
+    """A ``def`` line as black lays it out at ``indent`` (a constant of the renderer, such as a
+    ``Backend`` method, so black runs once per header and process, not once per page)."""
+    nest = indent // 4
+    source = "".join(f"{'    ' * n}class _{n}:\n" for n in range(nest))
+    source += f"{'    ' * nest}{header}:\n{'    ' * (nest + 1)}pass\n"
+    lines = black.format_str(source, mode=BLACK_MODE).splitlines()
+    return "\n".join(lines[nest:-1])
 
 
 def docstring(value: str) -> str:
@@ -285,6 +356,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     env.filters.update(
         pyrepr=pyrepr, docstring=docstring, rst=rst_cell, underline=underline, uid_name=uid_name
     )
+    env.globals.update(pyfit=pyfit, pytuple=pytuple, pyargs=pyargs, pydef=pydef)
     return env
 
 
@@ -307,9 +379,20 @@ def render(pages: Sequence[Page], templates: Path | None = None) -> dict[str, st
 
     Page modules, the runtime files (every other ``*.py.j2``, rendered once under its own name),
     ``py.typed``, and the docs: RST per page, docutils HTML5 built from that RST, and an index.
+    black and the HTML writer, most of the cost, run in worker processes for many pages.
     """
     env = environment(templates)
     digest = templates_digest(env)
+    finisher = _Finisher(len(pages))
+    try:
+        return _render_all(env, digest, pages, finisher)
+    finally:
+        finisher.close()
+
+
+def _render_all(
+    env: jinja2.Environment, digest: str, pages: Sequence[Page], finisher: _Finisher
+) -> dict[str, str]:
     outputs: dict[str, str] = {"py.typed": ""}
     views = []
     for page in sorted(pages, key=lambda p: p.stem):
@@ -328,31 +411,116 @@ def render(pages: Sequence[Page], templates: Path | None = None) -> dict[str, st
         views.append(context)
         for template, target in PAGE_TEMPLATES.items():
             path = target.format(stem=page.stem)
-            outputs[path] = _render_one(env, template, context, path)
-        outputs[f"docs/{page.stem}.html"] = rst_to_html(outputs[f"docs/{page.stem}.rst"])
+            outputs[path] = _render_one(env, template, context, path, finisher)
+        finisher.submit(f"docs/{page.stem}.html", "html", outputs[f"docs/{page.stem}.rst"], "")
     for template, target in SITE_TEMPLATES.items():
-        outputs[target] = _render_one(env, template, {"pages": views}, target)
+        outputs[target] = _render_one(env, template, {"pages": views}, target, finisher)
     for name in _template_names(env):
         if name.endswith(".py.j2") and name not in PAGE_TEMPLATES:
             target = name[: -len(".j2")]
-            outputs[target] = _render_one(env, name, {"pages": views}, target)
+            outputs[target] = _render_one(env, name, {"pages": views}, target, finisher)
+    outputs.update(finisher.results())
     return dict(sorted(outputs.items()))
 
 
 def _render_one(
-    env: jinja2.Environment, template: str, context: Mapping[str, Any], path: str
+    env: jinja2.Environment,
+    template: str,
+    context: Mapping[str, Any],
+    path: str,
+    finisher: _Finisher | None = None,
 ) -> str:
+    """Render ``template``; Python goes through black now, or through ``finisher`` when given
+    (the text returned is then a placeholder that ``finisher.results()`` replaces)."""
     try:
         text = env.get_template(template).render(context)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{template}: {exc}") from None
     if path.endswith(".py"):
-        try:
-            text = black.format_str(text, mode=BLACK_MODE)
-        except InvalidInput as exc:
-            first = str(exc).splitlines()[0]
-            raise TemplateError(f"{template} rendered Python black cannot parse: {first}") from None
+        if finisher is not None:
+            finisher.submit(path, "python", text, template)
+        else:
+            text = _check(_finish("python", text, template))
     return text
+
+
+JOBS_ENV = "SERVICEGEN_JOBS"
+"""How many worker processes black and the HTML writer may use (default: the usable CPUs)."""
+_PARALLEL_PAGES = 4
+"""Below this many pages, starting workers costs more than it saves."""
+
+
+def _finish(kind: str, text: str, template: str) -> str | TemplateError:
+    """The costly, pure last step of one output: black for Python, docutils for HTML. Errors
+    are returned, not raised, so they cross a process boundary intact."""
+    if kind == "html":
+        try:
+            return rst_to_html(text)
+        except TemplateError as exc:
+            return exc
+    try:
+        return black.format_str(text, mode=BLACK_MODE)
+    except InvalidInput as exc:
+        first = str(exc).splitlines()[0]
+        return TemplateError(f"{template} rendered Python black cannot parse: {first}")
+
+
+def _check(result: str | TemplateError) -> str:
+    if isinstance(result, TemplateError):
+        raise result
+    return result
+
+
+def _workers(pages: int) -> int:
+    """Worker processes for ``pages`` pages: none for few pages, one CPU, no ``fork`` (forking
+    is what makes workers cheap: they inherit the imported black and docutils), or other
+    threads running (forking those is unsafe)."""
+    configured = os.environ.get(JOBS_ENV, "")
+    if configured.isdigit():
+        cpus = int(configured)
+    elif hasattr(os, "sched_getaffinity"):
+        cpus = len(os.sched_getaffinity(0))
+    else:
+        cpus = os.cpu_count() or 1
+    if (
+        cpus < 2
+        or pages < _PARALLEL_PAGES
+        or "fork" not in multiprocessing.get_all_start_methods()
+        or threading.active_count() > 1
+    ):
+        return 0
+    return cpus
+
+
+class _Finisher:
+    """Runs ``_finish`` for every output, in worker processes while the parent renders the
+    next page's templates, or in-process when workers would not pay (``_workers``)."""
+
+    def __init__(self, pages: int) -> None:
+        workers = _workers(pages)
+        self._pool = (
+            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+            if workers
+            else None
+        )
+        self._done: dict[str, str | TemplateError | Future[str | TemplateError]] = {}
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def submit(self, path: str, kind: str, text: str, template: str) -> None:
+        if self._pool is not None:
+            self._done[path] = self._pool.submit(_finish, kind, text, template)
+        else:
+            self._done[path] = _finish(kind, text, template)
+
+    def results(self) -> dict[str, str]:
+        """Every finished output; the first error, in submission order, is raised."""
+        out = {}
+        for path, job in self._done.items():
+            out[path] = _check(job.result() if isinstance(job, Future) else job)
+        return out
 
 
 def uid_name(uid: str) -> str:
