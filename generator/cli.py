@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from generator import audit, diff, lint, parser, render, writer
+from generator.console import NORMAL, QUIET, VERBOSE, Console
 from generator.errors import ServicegenError
 from generator.model import Page
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate pynetdicom service modules and docs from RST service-class pages.",
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _add_verbosity(top, NORMAL)
     sub = top.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="render spec pages into the output package and docs")
@@ -56,19 +58,51 @@ def build_parser() -> argparse.ArgumentParser:
     aud = sub.add_parser("audit", help="compare the pages with installed pynetdicom; 1 on drift")
     aud.add_argument("--spec", type=Path, default=Path("spec"), help="pages (default spec/)")
     aud.add_argument("--format", choices=("text", "json"), default="text")
+    for command in sub.choices.values():
+        _add_verbosity(command, argparse.SUPPRESS)
     return top
 
 
-def load(spec: Path) -> list[Page]:
+def _add_verbosity(command: argparse.ArgumentParser, default: object) -> None:
+    """``-q``/``-v`` on ``command``; given on the top level with a default, and on every
+    subcommand without one, so they work before or after the subcommand's name."""
+    group = command.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=QUIET,
+        default=default,
+        help="print only errors and findings",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=VERBOSE,
+        default=default,
+        help="also say what was read and written, page by page and file by file",
+    )
+
+
+def load(spec: Path, console: Console) -> list[Page]:
     """Every page under ``spec`` with tables; a page with none (an index) is skipped with a note."""
     if not spec.is_dir():
         raise ServicegenError(f"{spec}: no such spec directory")
+    count = sum(1 for _ in spec.rglob("*.rst"))
+    console.status(f"servicegen: reading {count} pages", count)
     pages = []
     for page in parser.read_pages(spec):
         if page.sop_classes or page.status_tables:
             pages.append(page)
+            console.detail(
+                f"{page.source}: {len(page.sop_classes)} SOP classes, "
+                f"{len(page.status_tables)} status tables"
+            )
         else:
-            print(f"{page.source}: no SOP class or status table; skipped", file=sys.stderr)
+            console.note(f"{page.source}: no SOP class or status table; skipped")
     stems: dict[str, str] = {}
     for page in pages:
         if page.stem in stems:
@@ -83,8 +117,10 @@ def _templates(path: Path | None) -> Path | None:
     return path
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     args = build_parser().parse_args(argv)
+    console = console or Console()
+    console.verbosity = args.verbosity
     if args.command == "model":
         print(json.dumps(parser.read_page(args.page).to_json(), indent=2, ensure_ascii=False))
         return 0
@@ -105,27 +141,32 @@ def run(argv: Sequence[str] | None = None) -> int:
     inputs = writer.fingerprint(args.spec, templates) if args.spec.is_dir() else None
     if args.command == "check" and inputs is not None and writer.is_current(args.out, inputs):
         return 0
-    outputs = render.render(load(args.spec), _templates(args.templates))
+    pages = load(args.spec, console)
+    console.status(f"servicegen: rendering {len(pages)} pages", len(pages))
+    outputs = render.render(pages, _templates(args.templates))
     if args.command == "check":
         drift = writer.compare(outputs, args.out)
         for line in drift.lines():
-            print(f"{args.out}: {line}", file=sys.stderr)
+            console.problem(f"{args.out}: {line}")
         if not drift and inputs is not None:
             writer.remember(args.out, inputs, outputs)
         return 1 if drift else 0
     changed = writer.write(outputs, args.out)
     if inputs is not None:
         writer.remember(args.out, inputs, outputs)
-    print(f"{args.out}: {len(changed)} of {len(outputs) + 1} files changed")
+    for path in changed:
+        console.detail(f"{args.out}: changed {path}")
+    console.summary(f"{args.out}: {len(changed)} of {len(outputs) + 1} files changed")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    console = Console()
     try:
-        return run(argv)
+        return run(argv, console)
     except ServicegenError as exc:
         for line in exc.lines():
-            print(f"servicegen: {line}", file=sys.stderr)
+            console.error(line)
         return 2
     except KeyboardInterrupt:
         return 130
