@@ -239,7 +239,7 @@ def _inline_rst(node: nodes.Element, *, first: bool) -> str:
     for child in node.children:
         at_start = first and not out
         if isinstance(child, nodes.Text):
-            out.append(escape_inline(str(child), at_start=at_start))
+            out.append(escape_inline(child.astext(), at_start=at_start))
         elif isinstance(child, nodes.literal):
             out.append(f"``{child.astext()}``")
         elif isinstance(child, nodes.strong):
