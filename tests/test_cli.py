@@ -196,12 +196,12 @@ BAD_PAGES = {
     "keyword not an identifier": (
         "| ColorPaletteInformationModelFind |",
         "| Color Palette FIND               |",
-        "SOP class keyword 'Color Palette FIND' is not a Python identifier",
+        "SOP class keyword 'Color Palette FIND' is not a Python identifier (pydicom's keyword for its UID is ColorPaletteQueryRetrieveInformationModelFind)",
     ),
     "reserved keyword": (
         "| ColorPaletteInformationModelFind |",
         "| lambda                           |",
-        "SOP class keyword 'lambda' is a reserved word",
+        "SOP class keyword 'lambda' is a reserved word (pydicom's keyword for its UID is ColorPaletteQueryRetrieveInformationModelFind)",
     ),
     "duplicate code": (
         "| 0xA900           | Failure  | Dataset does not match SOP Class             |",
