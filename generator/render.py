@@ -33,7 +33,14 @@ from generator.errors import SpecError, TemplateError
 from generator.model import Category, Dimse, Page, Status, member_names
 from generator.rst_text import escape_inline
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+BUILTIN_TEMPLATES = next(
+    where
+    for where in (
+        Path(__file__).resolve().parent / "templates",  # an installed wheel (pyproject's package-dir)
+        Path(__file__).resolve().parent.parent / "templates",  # a checkout or an editable install
+    )
+    if where.is_dir()
+)
 PAGE_TEMPLATES = {
     "page.py.j2": "{stem}.py",
     "page.rst.j2": "docs/{stem}.rst",
