@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import multiprocessing
 import os
 import re
+import sys
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import black
 import docutils.core
@@ -32,6 +31,9 @@ from pydicom.uid import UID
 from generator.errors import SpecError, TemplateError
 from generator.model import Category, Dimse, Page, Status, member_names
 from generator.rst_text import escape_inline
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
 
 BUILTIN_TEMPLATES = next(
     where
@@ -479,9 +481,9 @@ def _check(result: str | TemplateError) -> str:
 
 
 def _workers(pages: int) -> int:
-    """Worker processes for ``pages`` pages: none for few pages, one CPU, no ``fork`` (forking
-    is what makes workers cheap: they inherit the imported black and docutils), or other
-    threads running (forking those is unsafe)."""
+    """Worker processes for ``pages`` pages: none for few pages, one CPU, other threads running
+    (forking those is unsafe), or outside Linux (forking is what makes workers cheap, as they
+    inherit the imported black and docutils; macOS frameworks are not fork-safe)."""
     configured = os.environ.get(JOBS_ENV, "")
     if configured.isdigit():
         cpus = int(configured)
@@ -492,7 +494,7 @@ def _workers(pages: int) -> int:
     if (
         cpus < 2
         or pages < _PARALLEL_PAGES
-        or "fork" not in multiprocessing.get_all_start_methods()
+        or sys.platform != "linux"
         or threading.active_count() > 1
     ):
         return 0
@@ -505,11 +507,14 @@ class _Finisher:
 
     def __init__(self, pages: int) -> None:
         workers = _workers(pages)
-        self._pool = (
-            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-            if workers
-            else None
-        )
+        self._pool: Executor | None = None
+        if workers:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(workers, mp_context=context)
+        self._jobs: dict[str, tuple[str, str, str]] = {}
         self._done: dict[str, str | TemplateError | Future[str | TemplateError]] = {}
 
     def close(self) -> None:
@@ -517,16 +522,27 @@ class _Finisher:
             self._pool.shutdown(cancel_futures=True)
 
     def submit(self, path: str, kind: str, text: str, template: str) -> None:
+        self._jobs[path] = (kind, text, template)
         if self._pool is not None:
             self._done[path] = self._pool.submit(_finish, kind, text, template)
         else:
             self._done[path] = _finish(kind, text, template)
 
     def results(self) -> dict[str, str]:
-        """Every finished output; the first error, in submission order, is raised."""
+        """Every finished output; the first error, in submission order, is raised. Should a
+        worker die (killed, out of memory), its jobs are done again here."""
+        from concurrent.futures import BrokenExecutor
+
         out = {}
         for path, job in self._done.items():
-            out[path] = _check(job.result() if isinstance(job, Future) else job)
+            if isinstance(job, (str, TemplateError)):
+                out[path] = _check(job)
+                continue
+            try:
+                result = job.result()
+            except BrokenExecutor:
+                result = _finish(*self._jobs[path])
+            out[path] = _check(result)
         return out
 
 
