@@ -12,7 +12,9 @@ import hashlib
 import os
 import re
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from black.strings import str_width
 from docutils import nodes
 from pydicom.uid import UID
 
+from generator import writer
 from generator.errors import SpecError, TemplateError
 from generator.model import Category, Dimse, Page, Status, member_names
 from generator.rst_text import escape_inline
@@ -388,7 +391,8 @@ def render(pages: Sequence[Page], templates: Path | None = None) -> dict[str, st
 
     Page modules, the runtime files (every other ``*.py.j2``, rendered once under its own name),
     ``py.typed``, and the docs: RST per page, docutils HTML5 built from that RST, and an index.
-    black and the HTML writer, most of the cost, run in worker processes for many pages.
+    black and the HTML writer, most of the cost, run in worker processes for many pages, and
+    their results are cached per user (``_ResultCache``), so unchanged outputs cost neither again.
     """
     env = environment(templates)
     digest = templates_digest(env)
@@ -501,20 +505,86 @@ def _workers(pages: int) -> int:
     return cpus
 
 
+class _ResultCache:
+    """Results of ``_finish`` by sha256 of the job and of ``writer.tool_digest()``, in the
+    per-user cache (``writer.cache_folder()``), so an output whose text did not change costs
+    neither black nor docutils again. Only a cache: what cannot be read or written is absent.
+    Least recently used entries go when there are more than ``LIMIT``."""
+
+    LIMIT = 4000
+    """About 60 MB of black's and docutils' output: a few thousand pages' worth."""
+
+    def __init__(self, folder: Path, tool: str) -> None:
+        self.folder = folder / "results"
+        self.tool = tool
+        self.added = 0
+
+    @classmethod
+    def open(cls) -> _ResultCache | None:
+        folder = writer.cache_folder()
+        if folder is None:
+            return None
+        try:
+            return cls(folder, writer.tool_digest())
+        except OSError:
+            return None
+
+    def key(self, kind: str, text: str) -> str:
+        job = f"{self.tool}\0{kind}\0{text}".encode("utf-8", "surrogatepass")
+        return hashlib.sha256(job).hexdigest()
+
+    def get(self, key: str) -> str | None:
+        entry = self.folder / key
+        try:
+            text = entry.read_text(encoding="utf-8")
+            os.utime(entry)
+        except (OSError, UnicodeDecodeError):
+            return None
+        return text
+
+    def put(self, key: str, text: str) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=writer.TEMP_SUFFIX, dir=self.folder)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, self.folder / key)
+            self.added += 1
+        except OSError:
+            pass
+
+    def prune(self) -> None:
+        """Drop the least recently used entries beyond ``LIMIT``, and temporary files an hour old
+        (a killed run's); only after a run added entries, so a warm run costs no listing."""
+        if not self.added:
+            return
+        try:
+            entries = [(e.stat().st_mtime, e.path) for e in os.scandir(self.folder)]
+            stale = time.time() - 3600
+            for mtime, path in sorted(entries)[: max(0, len(entries) - self.LIMIT)]:
+                os.unlink(path)
+            for mtime, path in entries:
+                if path.endswith(writer.TEMP_SUFFIX) and mtime < stale:
+                    os.unlink(path)
+        except OSError:
+            pass
+
+
 class _Finisher:
-    """Runs ``_finish`` for every output, in worker processes while the parent renders the
-    next page's templates, or in-process when workers would not pay (``_workers``)."""
+    """Runs ``_finish`` for every output whose result is not cached: in worker processes, while
+    the parent renders the next page's templates, once there are enough jobs to pay for them
+    (``_workers``), else in-process."""
+
+    START_WORKERS = 2 * _PARALLEL_PAGES
+    """Jobs (a page makes two) that must miss the cache before workers start."""
 
     def __init__(self, pages: int) -> None:
-        workers = _workers(pages)
+        self._workers = _workers(pages)
         self._pool: Executor | None = None
-        if workers:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            context = multiprocessing.get_context("fork")
-            self._pool = ProcessPoolExecutor(workers, mp_context=context)
+        self._cache = _ResultCache.open()
         self._jobs: dict[str, tuple[str, str, str]] = {}
+        self._keys: dict[str, str] = {}
+        self._missed: list[str] = []
         self._done: dict[str, str | TemplateError | Future[str | TemplateError]] = {}
 
     def close(self) -> None:
@@ -523,10 +593,23 @@ class _Finisher:
 
     def submit(self, path: str, kind: str, text: str, template: str) -> None:
         self._jobs[path] = (kind, text, template)
+        if self._cache is not None:
+            self._keys[path] = key = self._cache.key(kind, text)
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._done[path] = cached
+                return
+        self._missed.append(path)
         if self._pool is not None:
             self._done[path] = self._pool.submit(_finish, kind, text, template)
-        else:
-            self._done[path] = _finish(kind, text, template)
+        elif self._workers and len(self._missed) >= self.START_WORKERS:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
+            for queued in self._missed:
+                self._done[queued] = self._pool.submit(_finish, *self._jobs[queued])
 
     def results(self) -> dict[str, str]:
         """Every finished output; the first error, in submission order, is raised. Should a
@@ -534,15 +617,21 @@ class _Finisher:
         from concurrent.futures import BrokenExecutor
 
         out = {}
-        for path, job in self._done.items():
-            if isinstance(job, (str, TemplateError)):
-                out[path] = _check(job)
-                continue
-            try:
-                result = job.result()
-            except BrokenExecutor:
-                result = _finish(*self._jobs[path])
-            out[path] = _check(result)
+        for path in self._jobs:
+            job = self._done.get(path)
+            fresh = not isinstance(job, str)
+            if job is None:  # no workers, or too few misses to start them
+                job = _finish(*self._jobs[path])
+            elif not isinstance(job, (str, TemplateError)):
+                try:
+                    job = job.result()
+                except BrokenExecutor:
+                    job = _finish(*self._jobs[path])
+            out[path] = _check(job)
+            if fresh and self._cache is not None:
+                self._cache.put(self._keys[path], out[path])
+        if self._cache is not None:
+            self._cache.prune()
         return out
 
 

@@ -17,6 +17,7 @@ hand-edited file included, falls back to the full comparison.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import importlib
 import json
@@ -213,22 +214,30 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@functools.cache
+def tool_digest() -> str:
+    """sha256 over what turns inputs into output besides the inputs: the Python version,
+    servicegen's own source and the versions of the libraries that shape the output bytes."""
+    digest = hashlib.sha256(sys.version.encode())
+    for name in _TOOLS:
+        version = str(getattr(importlib.import_module(name), "__version__", ""))
+        digest.update(f"\0{name}\0{version}".encode())
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(f"\0generator/{path.name}\0".encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
 def fingerprint(spec: Path, templates: Sequence[Path]) -> str | None:
     """sha256 over everything a rendering depends on: the ``*.rst`` pages under ``spec`` (by
-    path relative to it), every file of the ``templates`` directories in search order,
-    servicegen's own source and the versions of the libraries that shape the output.
-    None when something cannot be read (the full path then reports it)."""
+    path relative to it), every file of the ``templates`` directories in search order, and
+    ``tool_digest()``. None when something cannot be read (the full path then reports it)."""
     digest = hashlib.sha256()
 
     def add(label: str, data: bytes) -> None:
         digest.update(label.encode("utf-8", "surrogateescape") + b"\0" + _sha256(data).encode())
 
     try:
-        add("python", sys.version.encode())
-        for name in _TOOLS:
-            add(name, str(getattr(importlib.import_module(name), "__version__", "")).encode())
-        for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-            add(f"generator/{path.name}", path.read_bytes())
+        add("tool", tool_digest().encode())
         for path in sorted(spec.rglob("*.rst")):
             add(f"spec/{path.relative_to(spec).as_posix()}", path.read_bytes())
         for index, folder in enumerate(templates):
@@ -239,15 +248,20 @@ def fingerprint(spec: Path, templates: Sequence[Path]) -> str | None:
     return digest.hexdigest()
 
 
-def _record_path(out_dir: Path) -> Path | None:
+def cache_folder() -> Path | None:
+    """Where servicegen keeps its per-user caches (``$SERVICEGEN_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/servicegen``, else ``~/.cache/servicegen``); None when disabled."""
     configured = os.environ.get(CACHE_ENV)
     if configured is not None:
-        if not configured:
-            return None
-        folder = Path(configured)
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        folder = Path(base) / "servicegen"
+        return Path(configured) if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "servicegen"
+
+
+def _record_path(out_dir: Path) -> Path | None:
+    folder = cache_folder()
+    if folder is None:
+        return None
     key = _sha256(str(out_dir.resolve()).encode("utf-8", "surrogateescape"))
     return folder / f"{key[:32]}.json"
 
