@@ -534,11 +534,14 @@ class _ResultCache:
         return hashlib.sha256(job).hexdigest()
 
     def get(self, key: str) -> str | None:
+        """The cached text, if its entry is whole: each entry starts with its text's sha256."""
         entry = self.folder / key
         try:
-            text = entry.read_text(encoding="utf-8")
+            digest, _, text = entry.read_text(encoding="utf-8").partition("\n")
+            if hashlib.sha256(text.encode("utf-8")).hexdigest() != digest:
+                return None
             os.utime(entry)
-        except (OSError, UnicodeDecodeError):
+        except (OSError, UnicodeError):
             return None
         return text
 
@@ -547,7 +550,7 @@ class _ResultCache:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=writer.TEMP_SUFFIX, dir=self.folder)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
+                handle.write(hashlib.sha256(text.encode("utf-8")).hexdigest() + "\n" + text)
             os.replace(tmp, self.folder / key)
             self.added += 1
         except OSError:

@@ -244,3 +244,17 @@ def test_only_leftovers_of_our_own_naming_are_removed(tmp_path: Path) -> None:
     assert writer.write(tree, out) == []
     assert not any(path.exists() for path in stale)
     assert all(path.read_text() == "mine" for path in foreign)
+
+
+def test_a_damaged_cache_entry_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """black's and docutils' cached results are checked before use: a damaged entry is redone."""
+    monkeypatch.setenv(writer.CACHE_ENV, str(tmp_path / "cache"))
+    pages = read_pages(SEED.parent)
+    first = render.render(pages)
+    entries = sorted((tmp_path / "cache" / "results").iterdir())
+    assert 0 < len(entries) <= sum(p.endswith((".py", ".html")) for p in first)
+    for entry in entries:
+        data = entry.read_bytes()
+        entry.write_bytes(data[: len(data) // 2])
+    assert render.render(pages) == first
+    assert render.render(pages) == first
