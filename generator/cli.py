@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from generator import audit, diff, lint, parser, render, writer
+from generator import diff, lint, parser, render, writer
 from generator.console import NORMAL, QUIET, VERBOSE, Console
 from generator.errors import ServicegenError
 from generator.model import Page
@@ -133,6 +133,8 @@ def run(argv: Sequence[str] | None = None, console: Console | None = None) -> in
         sys.stdout.write(diff.report(changes, args.format))
         return 1 if changes else 0
     if args.command == "audit":
+        from generator import audit  # imports pynetdicom: only the command that needs it pays
+
         findings = audit.audit(args.spec)
         sys.stdout.write(audit.report(findings, args.format))
         return 1 if findings else 0

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import keyword
 import re
+import unicodedata
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -373,8 +374,8 @@ class _PageReader:
                 valid = UID(uid).is_valid
             if not valid:
                 self.problem(row.line, f"invalid UID {uid!r}")
-            if not name.isidentifier() or keyword.iskeyword(name) or keyword.issoftkeyword(name):
-                why = "is a reserved word" if name.isidentifier() else "is not a Python identifier"
+            why = _keyword_fault(name)
+            if why:
                 known = registry_keyword(uid)
                 hint = f" (pydicom's keyword for its UID is {known})" if known else ""
                 self.problem(row.line, f"SOP class keyword {name!r} {why}{hint}")
@@ -470,7 +471,7 @@ class _PageReader:
         seen: dict[str, int] = {}
         for name, uid, dimse, line in self.sop_rows:
             for value in (name, uid):
-                if value in seen:
+                if value and value in seen:
                     self.problem(line, f"{value} is listed twice (first on line {seen[value]})")
                 seen.setdefault(value, line)
             if dimse is not None:
@@ -484,6 +485,17 @@ class _PageReader:
                 given = given or tuple(everything)
             result.append(SOPClass(name, uid, given, line))
         return tuple(result)
+
+
+def _keyword_fault(name: str) -> str | None:
+    """Why ``name`` cannot be a module-level Python name that means itself, or None."""
+    if not name.isidentifier():
+        return "is not a Python identifier"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return "is a reserved word"
+    if unicodedata.normalize("NFKC", name) != name:
+        return "is not in NFKC form, so Python would read it as another name"
+    return None
 
 
 def registry_keyword(uid: str) -> str:

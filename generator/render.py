@@ -7,6 +7,7 @@ user's ``--templates`` directory overrides any of them by file name.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import os
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -425,6 +427,8 @@ def _render_all(
         for template, target in PAGE_TEMPLATES.items():
             path = target.format(stem=page.stem)
             outputs[path] = _render_one(env, template, context, path, finisher)
+            if path.endswith(".py"):
+                _refuse_clashes(page, outputs[path])  # the template's text, before black
         finisher.submit(f"docs/{page.stem}.html", "html", outputs[f"docs/{page.stem}.rst"], "")
     for template, target in SITE_TEMPLATES.items():
         outputs[target] = _render_one(env, template, {"pages": views}, target, finisher)
@@ -434,6 +438,37 @@ def _render_all(
             outputs[target] = _render_one(env, name, {"pages": views}, target, finisher)
     outputs.update(finisher.results())
     return dict(sorted(outputs.items()))
+
+
+def _module_bindings(source: str) -> Counter[str]:
+    """How often each name is bound at the top level of a module (imports, assignments, defs)."""
+    counts: Counter[str] = Counter()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            counts.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            counts[node.name] += 1
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            counts.update(t.id for t in targets if isinstance(t, ast.Name))
+    return counts
+
+
+def _refuse_clashes(page: Page, module_source: str) -> None:
+    """A SOP class keyword must name its own constant and nothing else the template binds
+    (``UID``, ``Backend``, ``CFindStatus``, ...), or one would silently replace the other."""
+    try:
+        bindings = _module_bindings(module_source)
+    except SyntaxError:
+        return  # black reports the template's broken Python with its own message
+    for sop in page.sop_classes:
+        if bindings[sop.keyword] > 1:
+            raise SpecError(
+                page.source,
+                sop.line,
+                f"SOP class keyword {sop.keyword!r} clashes with a name the generated module "
+                "defines",
+            )
 
 
 def _render_one(

@@ -203,6 +203,17 @@ BAD_PAGES = {
         "| lambda                           |",
         "SOP class keyword 'lambda' is a reserved word (pydicom's keyword for its UID is ColorPaletteQueryRetrieveInformationModelFind)",
     ),
+    "keyword not in NFKC form": (
+        "| ColorPaletteInformationModelFind |",
+        "| \ufb01le                              |",
+        "SOP class keyword '\ufb01le' is not in NFKC form, so Python would read it as another name"
+        " (pydicom's keyword for its UID is ColorPaletteQueryRetrieveInformationModelFind)",
+    ),
+    "keyword clashing with a generated name": (
+        "| ColorPaletteInformationModelFind |",
+        "| Backend                          |",
+        "SOP class keyword 'Backend' clashes with a name the generated module defines",
+    ),
     "duplicate code": (
         "| 0xA900           | Failure  | Dataset does not match SOP Class             |",
         "| 0xA700           | Failure  | Dataset does not match SOP Class             |",
