@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 BUILTIN_TEMPLATES = next(
     where
     for where in (
-        Path(__file__).resolve().parent / "templates",  # an installed wheel (pyproject's package-dir)
+        Path(__file__).resolve().parent
+        / "templates",  # an installed wheel (pyproject's package-dir)
         Path(__file__).resolve().parent.parent / "templates",  # a checkout or an editable install
     )
     if where.is_dir()
@@ -73,6 +74,9 @@ class Service:
     dimse: Dimse
     members: tuple[tuple[str, Status], ...]
     roles: Mapping[str, str]
+    """The ``_handlers.Roles`` fields: the codes the handler itself chooses, by member name."""
+    consequences: Mapping[str, str]
+    """Codes pynetdicom sends because of what the handler yielded (0xB000, 0xA801)."""
     runtime: str
     params: str
     returns: str
@@ -100,7 +104,8 @@ class Service:
 
     @property
     def roles_by_member(self) -> dict[str, str]:
-        return {member: _ROLE_DOCS[role] for role, member in self.roles.items()}
+        outcomes = {**self.roles, **self.consequences}
+        return {member: _ROLE_DOCS[role] for role, member in outcomes.items()}
 
 
 _ROLE_DOCS = {
@@ -108,8 +113,8 @@ _ROLE_DOCS = {
     "failure": "sent when the backend raises",
     "pending": "sent per match or sub-operation",
     "cancel": "sent when the peer cancels",
-    "warning": "sent when a sub-operation fails",
-    "unknown_destination": "sent when the backend knows no such destination",
+    "warning": "sent by pynetdicom when a sub-operation fails",
+    "unknown_destination": "sent by pynetdicom when the backend knows no such destination",
     "no_such_instance": "sent when the backend finds no such instance",
 }
 
@@ -250,10 +255,11 @@ def service_view(page: Page, dimse: Dimse) -> Service:
         "pending": _pick(members, Category.PENDING, 0xFF00),
         "cancel": _pick(members, Category.CANCEL, 0xFE00),
     }
+    consequences: dict[str, str | None] = {}
     if dimse in (Dimse.C_GET, Dimse.C_MOVE):
-        roles["warning"] = _pick(members, Category.WARNING, 0xB000)
+        consequences["warning"] = _pick(members, Category.WARNING, 0xB000)
     if dimse is Dimse.C_MOVE:
-        roles["unknown_destination"] = _exact(members, 0xA801)
+        consequences["unknown_destination"] = _exact(members, 0xA801)
     if dimse.value.startswith("N-"):
         roles["no_such_instance"] = _exact(members, 0x0112)
     for role in ("success", "failure"):
@@ -265,6 +271,7 @@ def service_view(page: Page, dimse: Dimse) -> Service:
         dimse=dimse,
         members=members,
         roles={role: member for role, member in roles.items() if member is not None},
+        consequences={role: member for role, member in consequences.items() if member},
         runtime=dimse.ident.lower(),
         params=params,
         returns=returns,
@@ -583,7 +590,9 @@ class _ResultCache:
     def put(self, key: str, text: str) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=writer.TEMP_SUFFIX, dir=self.folder)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{key}.", suffix=writer.TEMP_SUFFIX, dir=self.folder
+            )
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(hashlib.sha256(text.encode("utf-8")).hexdigest() + "\n" + text)
             os.replace(tmp, self.folder / key)

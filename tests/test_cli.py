@@ -206,8 +206,10 @@ BAD_PAGES = {
     "keyword not in NFKC form": (
         "| ColorPaletteInformationModelFind |",
         "| \ufb01le                              |",
-        "SOP class keyword '\ufb01le' is not in NFKC form, so Python would read it as another name"
-        " (pydicom's keyword for its UID is ColorPaletteQueryRetrieveInformationModelFind)",
+        (
+            "SOP class keyword '\ufb01le' is not in NFKC form, so Python would read it as another"
+            " name (pydicom's keyword for its UID is ColorPaletteQueryRetrieveInformationModelFind)"
+        ),
     ),
     "keyword clashing with a generated name": (
         "| ColorPaletteInformationModelFind |",

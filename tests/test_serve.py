@@ -655,6 +655,6 @@ def test_roles_contract() -> None:
     roles = _handlers.Roles(
         success=page.CFindStatus.SUCCESS, failure=page.CFindStatus.UNABLE_TO_PROCESS
     )
-    assert (roles.pending, roles.cancel, roles.unknown_destination) == (None, None, None)
+    assert (roles.pending, roles.cancel, roles.no_such_instance) == (None, None, None)
     with pytest.raises(AttributeError):
         roles.success = 1  # type: ignore[misc]
