@@ -18,8 +18,9 @@ from typing import Any
 
 from pydicom._uid_dict import UID_dictionary
 
+from generator.annex_c import annex_c_class
 from generator.errors import ServicegenError, SpecError
-from generator.model import Category, Dimse, Page, Status, StatusTable
+from generator.model import Dimse, Page, Status, StatusTable
 from generator.parser import code_text, examine_page
 
 
@@ -132,27 +133,6 @@ def lint_page(page: Page) -> Iterator[Finding]:
             yield from _annex_c(page, status)
             yield from _other_service(page, table, status)
     yield from _registry(page)
-
-
-_ANNEX_C_FAILURES = frozenset(
-    {0x0105, 0x0106, *range(0x0110, 0x0116), *range(0x0117, 0x0125), *range(0x0210, 0x0214)}
-)
-"""The 0x01xx and 0x02xx codes PS3.7 Annex C lists as failures."""
-
-
-def annex_c_class(code: int) -> Category | None:
-    """The category PS3.7 Annex C gives ``code``, or ``None`` for a code of no class there."""
-    if code == 0x0000:
-        return Category.SUCCESS
-    if code in (0x0001, 0x0107, 0x0116) or 0xB000 <= code <= 0xBFFF:
-        return Category.WARNING
-    if code == 0xFE00:
-        return Category.CANCEL
-    if code in (0xFF00, 0xFF01):
-        return Category.PENDING
-    if code in _ANNEX_C_FAILURES or 0xA000 <= code <= 0xAFFF or 0xC000 <= code <= 0xCFFF:
-        return Category.FAILURE
-    return None
 
 
 def _annex_c(page: Page, status: Status) -> Iterator[Finding]:

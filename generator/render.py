@@ -33,6 +33,7 @@ from docutils import nodes
 from pydicom.uid import UID
 
 from generator import writer
+from generator.annex_c import ANNEX_C
 from generator.errors import SpecError, TemplateError
 from generator.model import Category, Dimse, Page, Status, member_names
 from generator.rst_text import escape_inline
@@ -442,7 +443,8 @@ def _render_all(
     for name in _template_names(env):
         if name.endswith(".py.j2") and name not in PAGE_TEMPLATES:
             target = name[: -len(".j2")]
-            outputs[target] = _render_one(env, name, {"pages": views}, target, finisher)
+            context = {"pages": views, "annex_c": ANNEX_C}
+            outputs[target] = _render_one(env, name, context, target, finisher)
     outputs.update(finisher.results())
     return dict(sorted(outputs.items()))
 

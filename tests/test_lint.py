@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from generator.annex_c import annex_c_class
 from generator.cli import main
-from generator.lint import annex_c_class, lint
+from generator.lint import lint
 from generator.model import Category
 
 from .conftest import ROOT, SEED
@@ -183,6 +184,10 @@ def test_a_missing_target_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFix
         (0x0105, Category.FAILURE),
         (0x0107, Category.WARNING),
         (0x0116, Category.WARNING),
+        (0x0119, Category.FAILURE),
+        (0x011A, None),
+        (0x011F, None),
+        (0x0120, Category.FAILURE),
         (0x0125, None),
         (0x0213, Category.FAILURE),
         (0x0214, None),
