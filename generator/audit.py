@@ -22,8 +22,7 @@ from pynetdicom import sop_class
 from pynetdicom.service_class import QueryRetrieveServiceClass, ServiceClass
 
 from generator.lint import RULES, Finding, plural, read_leniently, sort_findings
-from generator.model import Dimse, Page, Scope, Status, StatusTable
-from generator.parser import code_text
+from generator.model import Dimse, Page, Scope, Status, StatusTable, code_text
 
 StatusDict = Mapping[int, tuple[str, str]]
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from generator.errors import ServicegenError
 from generator.lint import page_paths, plural
-from generator.model import Dimse, Page, SOPClass, Status
-from generator.parser import code_text, examine_bytes, examine_page
+from generator.model import Dimse, Page, SOPClass, Status, code_text
+from generator.parser import examine_bytes, examine_page
 
 _REGROUPINGS = {
     "range changed": "range {old} became {new}",

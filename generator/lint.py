@@ -20,8 +20,8 @@ from pydicom._uid_dict import UID_dictionary
 
 from generator.annex_c import annex_c_class
 from generator.errors import ServicegenError, SpecError
-from generator.model import Dimse, Page, Status, StatusTable
-from generator.parser import code_text, examine_page
+from generator.model import Dimse, Page, Status, StatusTable, code_text
+from generator.parser import examine_page
 
 
 class Severity(str, Enum):

@@ -212,3 +212,10 @@ def member_names(statuses: tuple[Status, ...]) -> dict[Status, str]:
         status: f"{name}_{status.first:04X}" if counts[name] > 1 else name
         for status, name in base.items()
     }
+
+
+def code_text(status: Status) -> str:
+    """``0xC000`` or ``0xC000 to 0xCFFF``, as the pages write a code."""
+    if status.is_range:
+        return f"0x{status.first:04X} to 0x{status.last:04X}"
+    return f"0x{status.first:04X}"

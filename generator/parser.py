@@ -34,7 +34,17 @@ from docutils.parsers.rst.languages import en
 from pydicom.uid import UID
 
 from generator.errors import Problem, SpecError
-from generator.model import Category, Dimse, Link, Page, Scope, SOPClass, Status, StatusTable
+from generator.model import (
+    Category,
+    Dimse,
+    Link,
+    Page,
+    Scope,
+    SOPClass,
+    Status,
+    StatusTable,
+    code_text,
+)
 from generator.rst_text import escape_inline
 
 DICOM_BASE = "https://dicom.nema.org/medical/dicom/current/output/chtml/"
@@ -507,10 +517,3 @@ def registry_keyword(uid: str) -> str:
 
 def _overlap(one: Status, other: Status) -> bool:
     return one.first <= other.last and other.first <= one.last
-
-
-def code_text(status: Status) -> str:
-    """``0xC000`` or ``0xC000 to 0xCFFF``, as the pages write a code."""
-    if status.is_range:
-        return f"0x{status.first:04X} to 0x{status.last:04X}"
-    return f"0x{status.first:04X}"

@@ -35,8 +35,8 @@ from pydicom.uid import UID
 from generator import writer
 from generator.annex_c import ANNEX_C
 from generator.errors import SpecError, TemplateError
-from generator.model import Category, Dimse, Page, Status, member_names
-from generator.rst_text import escape_inline
+from generator.model import Category, Dimse, Page, Status, code_text, member_names
+from generator.rst_text import escape_inline, grid_table
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -376,9 +376,16 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
     )
     env.filters.update(
-        pyrepr=pyrepr, docstring=docstring, rst=rst_cell, underline=underline, uid_name=uid_name
+        pyrepr=pyrepr,
+        docstring=docstring,
+        rst=rst_cell,
+        underline=underline,
+        uid_name=uid_name,
+        code_text=code_text,
     )
-    env.globals.update(pyfit=pyfit, pytuple=pytuple, pyargs=pyargs, pydef=pydef)
+    env.globals.update(
+        pyfit=pyfit, pytuple=pytuple, pyargs=pyargs, pydef=pydef, grid_table=grid_table
+    )
     return env
 
 
