@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from pydicom.uid import UID
 
 from generator import render
+from generator.html import uid_name
 from generator.model import Page
 from generator.parser import parse_page, read_page
 
@@ -167,7 +168,7 @@ def test_sop_classes_show_pydicom_names_and_services(seed_page: Page) -> None:
         assert cells[0] == sop.uid
         assert cells[2] == ", ".join(d.value for d in sop.dimse)
         assert cells[3] == UID(sop.uid).name != sop.uid
-    assert render.uid_name("1.2.3.4") == "unknown to pydicom"
+    assert uid_name("1.2.3.4") == "unknown to pydicom"
 
 
 def test_page_lists_its_links_to_the_standard(seed_page: Page) -> None:
