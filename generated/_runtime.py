@@ -127,22 +127,29 @@ class StatusTable(dict[int, Row]):
         return f"StatusTable({dict.__len__(self)} codes, {len(self._ranges)} ranges)"
 
 
-_ANNEX_C_FAILURES = frozenset(
-    {0x0105, 0x0106, 0x0110, 0x0111, 0x0112, 0x0113, 0x0114, 0x0115, 0x0117, 0x0118, 0x0119}
-    | {0x0120, 0x0121, 0x0122, 0x0123, 0x0124, 0x0210, 0x0211, 0x0212, 0x0213}
+_ANNEX_C = StatusTable(
+    {},
+    (
+        (0x0000, 0x0000, ("Success", "PS3.7 Annex C")),
+        (0x0001, 0x0001, ("Warning", "PS3.7 Annex C")),
+        (0x0105, 0x0106, ("Failure", "PS3.7 Annex C")),
+        (0x0107, 0x0107, ("Warning", "PS3.7 Annex C")),
+        (0x0110, 0x0115, ("Failure", "PS3.7 Annex C")),
+        (0x0116, 0x0116, ("Warning", "PS3.7 Annex C")),
+        (0x0117, 0x0119, ("Failure", "PS3.7 Annex C")),
+        (0x0120, 0x0124, ("Failure", "PS3.7 Annex C")),
+        (0x0210, 0x0213, ("Failure", "PS3.7 Annex C")),
+        (0xA000, 0xAFFF, ("Failure", "PS3.7 Annex C")),
+        (0xB000, 0xBFFF, ("Warning", "PS3.7 Annex C")),
+        (0xC000, 0xCFFF, ("Failure", "PS3.7 Annex C")),
+        (0xFE00, 0xFE00, ("Cancel", "PS3.7 Annex C")),
+        (0xFF00, 0xFF01, ("Pending", "PS3.7 Annex C")),
+    ),
 )
+"""The class PS3.7 Annex C gives each code, rendered from servicegen's one table of it."""
 
 
 def annex_c_category(code: int) -> str:
     """The category PS3.7 Annex C gives ``code``'s class, or ``"Unknown"``."""
-    if code == 0x0000:
-        return "Success"
-    if code in (0xFF00, 0xFF01):
-        return "Pending"
-    if code == 0xFE00:
-        return "Cancel"
-    if code in (0x0001, 0x0107, 0x0116) or 0xB000 <= code <= 0xBFFF:
-        return "Warning"
-    if code in _ANNEX_C_FAILURES or 0xA000 <= code <= 0xAFFF or 0xC000 <= code <= 0xCFFF:
-        return "Failure"
-    return "Unknown"
+    row = _ANNEX_C.get(code)
+    return "Unknown" if row is None else row[0]
