@@ -219,15 +219,7 @@ def _tm_interval(text: str) -> _Interval | None:
     micro = int((fraction or "").ljust(6, "0"))
     start = _TM_DAY.replace(hour=numbers[0], minute=numbers[1], second=numbers[2])
     start += timedelta(microseconds=micro)
-    if fraction is not None:
-        step = timedelta(microseconds=10 ** (6 - len(fraction)))
-    elif second is not None:
-        step = timedelta(seconds=1)
-    elif minute is not None:
-        step = timedelta(minutes=1)
-    else:
-        step = timedelta(hours=1)
-    return start, _end_of(start, step)
+    return start, _end_of(start, _precision(hour, minute, second, fraction))
 
 
 def _dt_interval(text: str) -> _Interval | None:
@@ -260,17 +252,23 @@ def _dt_interval(text: str) -> _Interval | None:
         return start, _next_year_end(start)
     if day is None:
         return start, _next_month_end(start)
+    return start, _end_of(start, _precision(hour, minute, second, fraction))
+
+
+def _precision(
+    hour: str | None, minute: str | None, second: str | None, fraction: str | None
+) -> timedelta:
+    """The span the least significant component given stands for: "10" is an hour, "1015" a
+    minute, "101500.5" a tenth of a second; a DT with no time is a day."""
     if fraction is not None:
-        step = timedelta(microseconds=10 ** (6 - len(fraction)))
-    elif second is not None:
-        step = timedelta(seconds=1)
-    elif minute is not None:
-        step = timedelta(minutes=1)
-    elif hour is not None:
-        step = timedelta(hours=1)
-    else:
-        step = timedelta(days=1)
-    return start, _end_of(start, step)
+        return timedelta(microseconds=10 ** (6 - len(fraction)))
+    if second is not None:
+        return timedelta(seconds=1)
+    if minute is not None:
+        return timedelta(minutes=1)
+    if hour is not None:
+        return timedelta(hours=1)
+    return timedelta(days=1)
 
 
 def _end_of(start: datetime, step: timedelta) -> datetime:

@@ -201,16 +201,11 @@ def _sub_operations(event: Event, instances: list[Dataset], roles: Roles) -> Ite
         yield roles.pending, instance
 
 
-def c_get(event: Event, backend: Any, roles: Roles) -> Iterator[Any]:
-    """Yield the exact number of instances ``backend.retrieve`` names, then each of them.
-
-    The instances are listed before anything is yielded so the count is exact and a backend
-    exception can still become ``roles.failure``.
-    """
-    instances = _retrieve("C-GET", event, backend, roles)
+def _count_and_send(event: Event, instances: list[Dataset] | None, roles: Roles) -> Iterator[Any]:
+    """The C-GET/C-MOVE tail: the exact count, then each instance; a failed retrieval
+    (``None``) becomes one failed sub-operation, since a count of 0 makes pynetdicom answer
+    Success."""
     if instances is None:
-        # A count of 0 would make pynetdicom answer Success: announce one sub-operation and
-        # fail it (pynetdicom then reports the failure status with one failed sub-operation).
         yield 1
         yield roles.failure, None
         return
@@ -218,15 +213,25 @@ def c_get(event: Event, backend: Any, roles: Roles) -> Iterator[Any]:
     yield from _sub_operations(event, instances, roles)
 
 
+def c_get(event: Event, backend: Any, roles: Roles) -> Iterator[Any]:
+    """Yield the exact number of instances ``backend.retrieve`` names, then each of them.
+
+    The instances are listed before anything is yielded so the count is exact and a backend
+    exception can still become ``roles.failure``.
+    """
+    instances = _retrieve("C-GET", event, backend, roles)
+    yield from _count_and_send(event, instances, roles)
+
+
 def c_move(event: Event, backend: Any, roles: Roles) -> Iterator[Any]:
     """Yield the destination address, the exact count, then each instance to send.
 
     An AE title ``backend.destination`` does not know (or cannot look up) is answered by
     yielding ``(None, None)``: that is the only way pynetdicom sends Move Destination Unknown
-    (0xA801, which it sends itself). A known destination that then
-    refuses the association is also reported by pynetdicom as 0xA801, but one that accepts
-    only some of the AE's requested contexts (``python -m generated serve`` adds Verification)
-    gets failed sub-operations instead. A backend exception after the address is known is sent
+    (0xA801, which it sends itself). A known destination that then refuses the association is
+    also reported by pynetdicom as 0xA801, but one that accepts only some of the AE's requested
+    contexts (``python -m generated serve`` adds Verification) gets failed sub-operations
+    instead. A backend exception after the address is known is sent
     as ``roles.failure``. The sub-association gets TCP_NODELAY, see :func:`_no_delay`.
     """
     title = (event.move_destination or "").strip()
@@ -244,14 +249,7 @@ def c_move(event: Event, backend: Any, roles: Roles) -> Iterator[Any]:
         return
     instances = _retrieve("C-MOVE", event, backend, roles)
     yield address
-    if instances is None:
-        # A count of 0 would make pynetdicom answer Success: announce one sub-operation and
-        # fail it (pynetdicom then reports the failure status with one failed sub-operation).
-        yield 1
-        yield roles.failure, None
-        return
-    yield len(instances)
-    yield from _sub_operations(event, instances, roles)
+    yield from _count_and_send(event, instances, roles)
 
 
 def _no_delay(event: Event) -> None:
