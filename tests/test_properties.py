@@ -178,10 +178,13 @@ def code(row: Row) -> str:
 
 
 def wrap(text: str, width: int) -> list[str]:
-    """``text`` over several lines of about ``width`` columns, split at spaces only."""
+    """``text`` over several lines of about ``width`` columns, split at spaces only. A word of
+    markup characters alone (``\\\\``, escaped ``\\``) never starts a line: under a line of
+    text, RST would read a line of one punctuation character as a section underline."""
     lines: list[str] = []
     for word in text.split(" "):
-        if lines and column_width(lines[-1]) + 1 + column_width(word) <= width:
+        fits = lines and column_width(lines[-1]) + 1 + column_width(word) <= width
+        if fits or (lines and set(word) <= _MARKUP):
             lines[-1] += " " + word
         else:
             lines.append(word)

@@ -6,7 +6,7 @@ part of the network is mocked. Every server a test starts is shut down by a fixt
 
 from __future__ import annotations
 
-import shutil
+import os
 import signal
 import socket
 import subprocess
@@ -435,13 +435,28 @@ PresentationContexts = Palettes
 """
 
 
+def dcmtk_tool(name: str) -> str | None:
+    """DCMTK's ``name`` on PATH, skipping same-named tools of other projects (pynetdicom installs
+    a ``storescp`` of its own into the virtual environment, first on PATH)."""
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder) / name
+        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            continue
+        probe = subprocess.run(
+            [str(candidate), "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+        if "dcmtk" in (probe.stdout + probe.stderr).lower():
+            return str(candidate)
+    return None
+
+
 @pytest.fixture
 def dcmtk_storescp(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """DCMTK's storescp accepting Color Palette Storage; yields (port, output folder)."""
-    binary = shutil.which("storescp")
+    binary = dcmtk_tool("storescp")
     if binary is None:
-        print("storescp not found: install DCMTK (apt-get install dcmtk) to run this test")
-        pytest.skip("DCMTK storescp is not installed")
+        print("DCMTK's storescp not found: install DCMTK (apt-get install dcmtk) to run this test")
+        pytest.skip("DCMTK's storescp is not installed")
     config = tmp_path / "storescp.cfg"
     config.write_text(DCMTK_CONFIG)
     output = tmp_path / "received"
