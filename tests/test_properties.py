@@ -179,12 +179,16 @@ def code(row: Row) -> str:
 
 def wrap(text: str, width: int) -> list[str]:
     """``text`` over several lines of about ``width`` columns, split at spaces only. A word of
-    markup characters alone (``\\\\``, escaped ``\\``) never starts a line: under a line of
-    text, RST would read a line of one punctuation character as a section underline."""
+    markup characters alone (``\\\\``, escaped ``\\``) never stands on a line of its own: RST
+    would read a line of one punctuation character as a section underline or a transition."""
     lines: list[str] = []
     for word in text.split(" "):
         fits = lines and column_width(lines[-1]) + 1 + column_width(word) <= width
-        if fits or (lines and set(word) <= _MARKUP):
+        if (
+            fits
+            or (lines and set(word) <= _MARKUP)
+            or (len(lines) == 1 and set(lines[0]) <= _MARKUP)
+        ):
             lines[-1] += " " + word
         else:
             lines.append(word)
@@ -229,8 +233,15 @@ def table_rst(header: list[str], rows: list[list[list[str]]], grid: bool) -> lis
 
 
 def free_text(max_words: int = 12) -> st.SearchStrategy[str]:
+    """Words of letters, digits, punctuation and symbols. Not a text of backslashes alone: its
+    RST (each one escaped) is a line of one punctuation character, which RST reads as a
+    transition wherever it stands alone, so no page can say it."""
     word = st.text(TEXT, min_size=1, max_size=10)
-    return st.lists(word, min_size=1, max_size=max_words).map(" ".join)
+    return (
+        st.lists(word, min_size=1, max_size=max_words)
+        .map(" ".join)
+        .filter(lambda text: set(text) != {"\\"})
+    )
 
 
 def identifiers() -> st.SearchStrategy[str]:
