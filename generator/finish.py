@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import black
 from black.parsing import InvalidInput
 
 from generator import writer
-from generator.errors import TemplateError
+from generator.errors import OutputError, TemplateError
 from generator.html import rst_to_html
 from generator.pysource import BLACK_MODE
 
@@ -115,16 +114,11 @@ class _ResultCache:
         return text
 
     def put(self, key: str, text: str) -> None:
+        entry = hashlib.sha256(text.encode("utf-8")).hexdigest() + "\n" + text
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(
-                prefix=f".{key}.", suffix=writer.TEMP_SUFFIX, dir=self.folder
-            )
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(hashlib.sha256(text.encode("utf-8")).hexdigest() + "\n" + text)
-            os.replace(tmp, self.folder / key)
+            writer.atomic_write(self.folder / key, entry.encode("utf-8"), durable=False)
             self.added += 1
-        except OSError:
+        except OutputError:
             pass
 
     def prune(self) -> None:

@@ -136,10 +136,10 @@ def write(outputs: Mapping[str, str], out_dir: Path) -> list[str]:
         changed = list(pending) + ([MANIFEST] if final is not None else [])
         if pending and set(outputs) - previous:
             intent = _manifest(previous | set(outputs)).encode()
-            _atomic_write(out_dir / MANIFEST, intent)
+            atomic_write(out_dir / MANIFEST, intent)
             final = None if final == intent else final
         for path, data in pending.items():
-            _atomic_write(out_dir / path, data)
+            atomic_write(out_dir / path, data)
         for path in sorted(previous - set(expected)):
             try:
                 (out_dir / path).unlink()
@@ -147,7 +147,7 @@ def write(outputs: Mapping[str, str], out_dir: Path) -> list[str]:
             except FileNotFoundError:
                 pass
         if final is not None:
-            _atomic_write(out_dir / MANIFEST, final)
+            atomic_write(out_dir / MANIFEST, final)
     return changed
 
 
@@ -190,7 +190,9 @@ def _remove_leftovers(out_dir: Path) -> None:
             raise OutputError(f"{path}: cannot remove: {exc.strerror or exc}") from None
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
+def atomic_write(target: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``target`` through a temporary sibling and a rename, so readers see the
+    old file or the new one; ``durable`` syncs it to disk first (a cache entry need not be)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
@@ -199,8 +201,9 @@ def _atomic_write(target: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException as exc:
@@ -275,12 +278,8 @@ def remember(out_dir: Path, inputs: str, outputs: Mapping[str, str]) -> None:
     hashes = {path: _sha256(text.encode("utf-8")) for path, text in with_manifest(outputs).items()}
     data = json.dumps({"inputs": inputs, "outputs": hashes}, sort_keys=True).encode()
     try:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{record.name}.", suffix=TEMP_SUFFIX, dir=record.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, record)
-    except OSError:
+        atomic_write(record, data, durable=False)
+    except OutputError:
         pass
 
 
