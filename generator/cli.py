@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import keyword
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -105,6 +106,10 @@ def load(spec: Path, console: Console) -> list[Page]:
             console.note(f"{page.source}: no SOP class or status table; skipped")
     stems: dict[str, str] = {}
     for page in pages:
+        if not page.stem.isidentifier() or keyword.iskeyword(page.stem):
+            raise ServicegenError(
+                f"{page.source}: file name {page.stem!r} is no Python module name"
+            )
         if page.stem in stems:
             raise ServicegenError(f"{page.source}: same module name as {stems[page.stem]}")
         stems[page.stem] = page.source

@@ -88,6 +88,17 @@ def test_generate_removes_files_of_a_deleted_page(spec_dir: Path, tmp_path: Path
     assert main(["check", "--spec", str(spec_dir), "--out", str(out)]) == 0
 
 
+def test_a_page_whose_name_is_no_module_name_is_refused(spec_dir: Path, tmp_path: Path) -> None:
+    page = spec_dir / "color-palette.rst"
+    (spec_dir / SEED.name).rename(page)
+    result = servicegen("generate", "--spec", str(spec_dir), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"servicegen: {page}: file name 'color-palette' is no Python module name\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_model_prints_the_documented_json() -> None:
     result = servicegen("model", str(SEED))
     assert result.returncode == 0, result.stderr
