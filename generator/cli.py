@@ -9,21 +9,33 @@ import argparse
 import json
 import keyword
 import sys
-from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from generator import diff, lint, parser, render, writer
+from generator import BUILTIN_TEMPLATES, writer
 from generator.console import NORMAL, QUIET, VERBOSE, Console
 from generator.errors import ServicegenError
-from generator.model import Page
+
+if TYPE_CHECKING:
+    from generator.model import Page
+
+# Each command imports the modules it needs when it runs, so ``check`` of an up-to-date tree
+# (the pre-commit case) loads neither Jinja2, black, docutils nor pydicom.
 
 
-def _version() -> str:
-    try:
-        return version("servicegen")
-    except PackageNotFoundError:
-        return "unknown"
+class _Version(argparse.Action):
+    """``--version``: the installed release, looked up only when asked for."""
+
+    def __call__(self, top: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            release = version("servicegen")
+        except PackageNotFoundError:
+            release = "unknown"
+        print(f"{top.prog} {release}")
+        top.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="servicegen",
         description="Generate pynetdicom service modules and docs from RST service-class pages.",
     )
-    top.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    top.add_argument(
+        "--version", action=_Version, nargs=0, help="show the installed release and exit"
+    )
     _add_verbosity(top, NORMAL)
     sub = top.add_subparsers(dest="command", required=True)
 
@@ -88,24 +102,20 @@ def _add_verbosity(command: argparse.ArgumentParser, default: object) -> None:
     )
 
 
-def load(spec: Path, console: Console) -> list[Page]:
-    """Every page under ``spec`` with tables; a page with none (an index) is skipped with a note."""
+def load(spec: Path, console: Console) -> Iterator[Page]:
+    """Every page under ``spec`` with tables, one at a time as ``parser.iter_pages`` reads them
+    (so rendering overlaps reading); a page with none (an index) is skipped, with a note once
+    every page was read well, so a failing run prints only its errors."""
     if not spec.is_dir():
         raise ServicegenError(f"{spec}: no such spec directory")
-    count = sum(1 for _ in spec.rglob("*.rst"))
-    console.status(f"servicegen: reading {count} pages", count)
-    pages = []
-    for page in parser.read_pages(spec):
-        if page.sop_classes or page.status_tables:
-            pages.append(page)
-            console.detail(
-                f"{page.source}: {len(page.sop_classes)} SOP classes, "
-                f"{len(page.status_tables)} status tables"
-            )
-        else:
-            console.note(f"{page.source}: no SOP class or status table; skipped")
     stems: dict[str, str] = {}
-    for page in pages:
+    skipped = []
+    from generator import parser
+
+    for page in parser.iter_pages(spec):
+        if not (page.sop_classes or page.status_tables):
+            skipped.append(page.source)
+            continue
         if not page.stem.isidentifier() or keyword.iskeyword(page.stem):
             raise ServicegenError(
                 f"{page.source}: file name {page.stem!r} is no Python module name"
@@ -113,7 +123,13 @@ def load(spec: Path, console: Console) -> list[Page]:
         if page.stem in stems:
             raise ServicegenError(f"{page.source}: same module name as {stems[page.stem]}")
         stems[page.stem] = page.source
-    return pages
+        console.detail(
+            f"{page.source}: {len(page.sop_classes)} SOP classes, "
+            f"{len(page.status_tables)} status tables"
+        )
+        yield page
+    for source in skipped:
+        console.note(f"{source}: no SOP class or status table; skipped")
 
 
 def _templates(path: Path | None) -> Path | None:
@@ -127,30 +143,38 @@ def run(argv: Sequence[str] | None = None, console: Console | None = None) -> in
     console = console or Console()
     console.verbosity = args.verbosity
     if args.command == "model":
+        from generator import parser
+
         print(json.dumps(parser.read_page(args.page).to_json(), indent=2, ensure_ascii=False))
         return 0
     if args.command == "lint":
+        from generator import lint
+
         findings = lint.lint(args.target)
         sys.stdout.write(lint.report(findings, args.format))
         return 1 if findings else 0
     if args.command == "diff":
+        from generator import diff
+
         changes = diff.changelog(args.old, args.new)
         sys.stdout.write(diff.report(changes, args.format))
         return 1 if changes else 0
     if args.command == "audit":
-        from generator import audit  # imports pynetdicom: only the command that needs it pays
+        from generator import audit
 
         findings = audit.audit(args.spec)
         sys.stdout.write(audit.report(findings, args.format))
         return 1 if findings else 0
     # Fingerprinted before reading, so a page edited meanwhile cannot be recorded as rendered.
-    templates = [t for t in (_templates(args.templates), render.BUILTIN_TEMPLATES) if t]
+    templates = [t for t in (_templates(args.templates), BUILTIN_TEMPLATES) if t]
     inputs = writer.fingerprint(args.spec, templates) if args.spec.is_dir() else None
     if args.command == "check" and inputs is not None and writer.is_current(args.out, inputs):
         return 0
-    pages = load(args.spec, console)
-    console.status(f"servicegen: rendering {len(pages)} pages", len(pages))
-    outputs = render.render(pages, _templates(args.templates))
+    from generator import render
+
+    count = sum(1 for _ in args.spec.rglob("*.rst"))
+    console.status(f"servicegen: reading and rendering {count} pages", count)
+    outputs = render.render(load(args.spec, console), _templates(args.templates), count=count)
     if args.command == "check":
         drift = writer.compare(outputs, args.out)
         for line in drift.lines():

@@ -174,6 +174,8 @@ class Finisher:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            # Loaded once here, docutils' reader and HTML writer are inherited by every worker.
+            finish("html", "Warm\n====\n", "")
             context = multiprocessing.get_context("fork")
             self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
             for queued in self._missed:
@@ -184,10 +186,15 @@ class Finisher:
         worker die (killed, out of memory), its jobs are done again here."""
         from concurrent.futures import BrokenExecutor
 
+        for path in reversed(self._jobs):
+            # The parent, done rendering, takes the jobs no worker has started, from the end.
+            queued = self._done.get(path)
+            if not isinstance(queued, (str, TemplateError, type(None))) and queued.cancel():
+                self._done[path] = finish(*self._jobs[path])
+        missed = set(self._missed)
         out = {}
         for path in self._jobs:
             job = self._done.get(path)
-            fresh = not isinstance(job, str)
             if job is None:  # no workers, or too few misses to start them
                 job = finish(*self._jobs[path])
             elif not isinstance(job, (str, TemplateError)):
@@ -196,7 +203,7 @@ class Finisher:
                 except BrokenExecutor:
                     job = finish(*self._jobs[path])
             out[path] = unwrap(job)
-            if fresh and self._cache is not None:
+            if path in missed and self._cache is not None:
                 self._cache.put(self._keys[path], out[path])
         if self._cache is not None:
             self._cache.prune()

@@ -110,16 +110,24 @@ def examine_bytes(data: bytes, source: str) -> Reading:
 def read_pages(spec_dir: str | Path) -> list[Page]:
     """Every ``*.rst`` page below ``spec_dir``, sorted by path; raises one ``SpecError`` with the
     problems of every bad page."""
-    pages: list[Page] = []
+    return list(iter_pages(spec_dir))
+
+
+def iter_pages(spec_dir: str | Path) -> Iterator[Page]:
+    """``read_pages`` one page at a time, so a caller renders each page while the next is read.
+    Once a page is bad no more are yielded (nothing will be written), but every page is still
+    read, and one ``SpecError`` after the last names the problems of every bad page."""
     problems: list[Problem] = []
     for path in sorted(Path(spec_dir).rglob("*.rst")):
         try:
-            pages.append(read_page(path))
+            page = read_page(path)
         except SpecError as exc:
             problems.extend(exc.problems)
+            continue
+        if not problems:
+            yield page
     if problems:
         raise SpecError.of(problems)
-    return pages
 
 
 def parse_page(text: str, source: str) -> Page:

@@ -12,33 +12,22 @@ from __future__ import annotations
 import ast
 import hashlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import docutils.core
-import docutils.utils
 import jinja2
 
+from generator import BUILTIN_TEMPLATES
 from generator.annex_c import ANNEX_C
-from generator.errors import SpecError, TemplateError
+from generator.errors import Problem, SpecError, TemplateError
 from generator.finish import Finisher
 from generator.html import uid_name
 from generator.model import Page, code_text
 from generator.pysource import docstring, pyargs, pydef, pyfit, pyrepr, pytuple
-from generator.rst_text import escape_inline, grid_table
+from generator.rst_text import escape_inline, grid_table, text_width
 from generator.views import service_view
 
-BUILTIN_TEMPLATES = next(
-    where
-    for where in (
-        # an installed wheel: pyproject.toml installs templates/ as generator/templates
-        Path(__file__).resolve().parent / "templates",
-        # a checkout or an editable install
-        Path(__file__).resolve().parent.parent / "templates",
-    )
-    if where.is_dir()
-)
 PAGE_TEMPLATES = {
     "page.py.j2": "{stem}.py",
     "page.rst.j2": "docs/{stem}.rst",
@@ -55,7 +44,7 @@ def rst_cell(value: str) -> str:
 
 def underline(title: str, char: str) -> str:
     """An RST section underline as wide as ``title`` is on screen (wide characters count twice)."""
-    return char * max(4, docutils.utils.column_width(title))
+    return char * max(4, text_width(title))
 
 
 def environment(templates: Path | None = None) -> jinja2.Environment:
@@ -95,17 +84,24 @@ def templates_digest(env: jinja2.Environment) -> str:
     return digest.hexdigest()
 
 
-def render(pages: Sequence[Page], templates: Path | None = None) -> dict[str, str]:
+def render(
+    pages: Iterable[Page], templates: Path | None = None, *, count: int | None = None
+) -> dict[str, str]:
     """Render every output file of ``pages``: ``{path relative to the output dir: text}``.
 
     Page modules, the runtime files (every other ``*.py.j2``, rendered once under its own name),
     ``py.typed``, and the docs: RST per page, docutils HTML5 built from that RST, and an index.
     black and the HTML writer, most of the cost, run in worker processes for many pages, and
     their results are cached per user (``_ResultCache``), so unchanged outputs cost neither again.
+    ``pages`` may be read lazily (``cli.load``): each page's jobs go to the workers before the
+    next page is read; ``count``, how many pages to expect, then sizes the workers.
     """
+    if count is None:
+        pages = list(pages)
+        count = len(pages)
     env = environment(templates)
     digest = templates_digest(env)
-    finisher = Finisher(len(pages))
+    finisher = Finisher(count)
     try:
         return _render_all(env, digest, pages, finisher)
     finally:
@@ -113,30 +109,24 @@ def render(pages: Sequence[Page], templates: Path | None = None) -> dict[str, st
 
 
 def _render_all(
-    env: jinja2.Environment, digest: str, pages: Sequence[Page], finisher: Finisher
+    env: jinja2.Environment, digest: str, pages: Iterable[Page], finisher: Finisher
 ) -> dict[str, str]:
     outputs: dict[str, str] = {"py.typed": ""}
     views = []
-    for page in sorted(pages, key=lambda p: p.stem):
-        services = [
-            service_view(page, dimse)
-            for dimse in dict.fromkeys(t.dimse for t in page.status_tables)
-        ]
-        context = {
-            "page": page,
-            "services": services,
-            "source_name": Path(page.source).name,
-            "templates_sha256": digest,
-            "backend_methods": list(dict.fromkeys(m for s in services for m in s.methods)),
-            "status_count": sum(len(t.statuses) for t in page.status_tables),
-        }
-        views.append(context)
-        for template, target in PAGE_TEMPLATES.items():
-            path = target.format(stem=page.stem)
-            outputs[path] = _render_one(env, template, context, path, finisher)
-            if path.endswith(".py"):
-                _refuse_clashes(page, outputs[path])  # the template's text, before black
-        finisher.submit(f"docs/{page.stem}.html", "html", outputs[f"docs/{page.stem}.rst"], "")
+    problems: list[Problem] = []
+    try:
+        for page in pages:
+            if problems:
+                continue  # nothing will be written; reading on reports every bad page
+            try:
+                views.append(_render_page(env, digest, page, finisher, outputs))
+            except SpecError as exc:
+                problems.extend(exc.problems)
+    except SpecError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise SpecError.of(sorted(problems, key=lambda p: (p.path, p.line)))
+    views.sort(key=lambda view: view["page"].stem)
     for template, target in SITE_TEMPLATES.items():
         outputs[target] = _render_one(env, template, {"pages": views}, target, finisher)
     for name in _template_names(env):
@@ -146,6 +136,34 @@ def _render_all(
             outputs[target] = _render_one(env, name, context, target, finisher)
     outputs.update(finisher.results())
     return dict(sorted(outputs.items()))
+
+
+def _render_page(
+    env: jinja2.Environment,
+    digest: str,
+    page: Page,
+    finisher: Finisher,
+    outputs: dict[str, str],
+) -> dict[str, Any]:
+    """Render ``page``'s own outputs into ``outputs``; its view, for the templates of all pages."""
+    services = [
+        service_view(page, dimse) for dimse in dict.fromkeys(t.dimse for t in page.status_tables)
+    ]
+    context = {
+        "page": page,
+        "services": services,
+        "source_name": Path(page.source).name,
+        "templates_sha256": digest,
+        "backend_methods": list(dict.fromkeys(m for s in services for m in s.methods)),
+        "status_count": sum(len(t.statuses) for t in page.status_tables),
+    }
+    for template, target in PAGE_TEMPLATES.items():
+        path = target.format(stem=page.stem)
+        outputs[path] = _render_one(env, template, context, path, finisher)
+        if path.endswith(".py"):
+            _refuse_clashes(page, outputs[path])  # the template's text, before black
+    finisher.submit(f"docs/{page.stem}.html", "html", outputs[f"docs/{page.stem}.rst"], "")
+    return context
 
 
 def _module_bindings(source: str) -> Counter[str]:

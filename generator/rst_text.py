@@ -30,6 +30,11 @@ def escape_inline(text: str, *, at_start: bool = True) -> str:
     return escaped
 
 
+def text_width(text: str) -> int:
+    """``text``'s width on screen; ASCII, nearly every cell, needs no per-character lookup."""
+    return len(text) if text.isascii() else column_width(text)
+
+
 def grid_table(rows: Sequence[Sequence[str]], indent: int = 0) -> str:
     """An RST grid table of ``rows`` (cells already RST), the first row its header.
 
@@ -37,7 +42,7 @@ def grid_table(rows: Sequence[Sequence[str]], indent: int = 0) -> str:
     most of the cost of writing the HTML docs. Widths count wide characters twice, as docutils
     does when it reads the table back.
     """
-    widths = [max(column_width(row[i]) for row in rows) + 2 for i in range(len(rows[0]))]
+    widths = [max(text_width(row[i]) for row in rows) + 2 for i in range(len(rows[0]))]
     pad = " " * indent
 
     def border(char: str) -> str:
@@ -45,7 +50,7 @@ def grid_table(rows: Sequence[Sequence[str]], indent: int = 0) -> str:
 
     def line(row: Sequence[str]) -> str:
         cells = (
-            f" {cell}{' ' * (width - column_width(cell) - 1)}" for cell, width in zip(row, widths)
+            f" {cell}{' ' * (width - text_width(cell) - 1)}" for cell, width in zip(row, widths)
         )
         return pad + "|" + "|".join(cells) + "|"
 

@@ -329,3 +329,23 @@ def test_awkward_text_is_carried_exactly(tmp_path: Path) -> None:
     assert back.title == model.title
     assert back.status_tables[0].statuses[0].description == AWKWARD
     assert writer.compare(render.render([model]), out).stale == ()
+
+
+def test_a_page_refused_while_rendering_and_a_later_bad_page_are_both_reported(
+    spec_dir: Path, tmp_path: Path
+) -> None:
+    """Pages are rendered as they are read; a page the renderer refuses (a keyword clash) must
+    not hide the problems of pages read after it."""
+    (spec_dir / SEED.name).unlink()
+    clash_old, clash_new, clash_message = BAD_PAGES["keyword clashing with a generated name"]
+    code_old, code_new, code_message = BAD_PAGES["bad hex code"]
+    clash, bad = spec_dir / "a_clash.rst", spec_dir / "z_bad.rst"
+    clash.write_text(mutate(clash_old, clash_new), encoding="utf-8")
+    bad.write_text(mutate(code_old, code_new), encoding="utf-8")
+    result = servicegen("generate", "--spec", str(spec_dir), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"servicegen: {clash}:{line_of(mutate(clash_old, clash_new), clash_new)}: {clash_message}",
+        f"servicegen: {bad}:{line_of(mutate(code_old, code_new), code_new)}: {code_message}",
+    ]
+    assert not (tmp_path / "out").exists()
