@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import functools
 import hashlib
-import importlib
 import json
 import os
 import sys
@@ -27,6 +26,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from generator.errors import OutputError
@@ -223,7 +223,7 @@ def tool_digest() -> str:
     servicegen's own source and the versions of the libraries that shape the output bytes."""
     digest = hashlib.sha256(sys.version.encode())
     for name in _TOOLS:
-        version = str(getattr(importlib.import_module(name), "__version__", ""))
+        version = metadata.version(name)  # no import: check's fast path loads none of them
         digest.update(f"\0{name}\0{version}".encode())
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(f"\0generator/{path.name}\0".encode() + path.read_bytes())
