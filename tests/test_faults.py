@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import render, writer
+from generator import finish, render, writer
 from generator.parser import read_pages
 
 from .conftest import ROOT, SEED
@@ -258,3 +258,23 @@ def test_a_damaged_cache_entry_is_not_used(tmp_path: Path, monkeypatch: pytest.M
         entry.write_bytes(data[: len(data) // 2])
     assert render.render(pages) == first
     assert render.render(pages) == first
+
+
+def test_work_shared_by_workers_and_parent_is_exact_and_cached_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With workers, the parent takes the jobs none has started once it has rendered every page:
+    whoever finished an output, it equals the in-process result and is cached."""
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    for n in range(12):
+        (spec / f"page_{n:02}.rst").write_bytes(SEED.read_bytes())
+    monkeypatch.setenv(finish.JOBS_ENV, "1")
+    monkeypatch.setenv(writer.CACHE_ENV, "")
+    alone = rendered(spec)
+    monkeypatch.setenv(finish.JOBS_ENV, "2")
+    monkeypatch.setenv(writer.CACHE_ENV, str(tmp_path / "cache"))
+    assert finish._workers(12) == 2
+    assert rendered(spec) == alone
+    finished = [p for p in alone if p.endswith(".py") or p.endswith(".html") and "index" not in p]
+    assert len(list((tmp_path / "cache" / "results").iterdir())) == len(finished) == 12 * 2 + 5
