@@ -322,7 +322,7 @@ def test_awkward_text_is_carried_exactly(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(tmp_path))
     assert module.C_ECHO_STATUSES[0] == ("Success", AWKWARD)
-    assert module.__doc__.startswith('Awkward "Page" \\ {{ x }}:')
+    assert (module.__doc__ or "").startswith('Awkward "Page" \\ {{ x }}:')
     html = (out / "docs" / "awkward_page.html").read_text()
     assert "<b>&amp;</b>" not in html and "&lt;b&gt;&amp;amp;&lt;/b&gt;" in html
     back = read_page(out / "docs" / "awkward_page.rst")

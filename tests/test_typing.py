@@ -1,5 +1,6 @@
-"""Static checks as tests: mypy --strict on the generator and on the generated package (which
-ships ``py.typed``, so its users' type checkers read it), and ruff on both."""
+"""Static checks as tests: mypy --strict and ruff on the generator, the generated package (which
+ships ``py.typed``, so its users' type checkers read it), the tests and the benchmarks, and black
+on all of it."""
 
 from __future__ import annotations
 
@@ -27,12 +28,20 @@ def run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_mypy_strict_passes_on_the_generator_and_the_generated_package(tmp_path: Path) -> None:
+CODE = ("generator", "generated", "tests", "benchmarks")
+
+
+def test_mypy_strict_passes_on_all_code(tmp_path: Path) -> None:
     assert (ROOT / "generated" / "py.typed").is_file()
-    result = run("mypy", "--strict", "--cache-dir", str(tmp_path), "generator", "generated")
+    result = run("mypy", "--strict", "--cache-dir", str(tmp_path), *CODE)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_ruff_passes_on_the_generator_and_the_generated_package() -> None:
-    result = run("ruff", "check", "--no-cache", "generator", "generated")
+def test_ruff_passes_on_all_code() -> None:
+    result = run("ruff", "check", "--no-cache", *CODE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_black_leaves_all_code_as_it_is() -> None:
+    result = run("black", "--check", "--quiet", *CODE)
     assert result.returncode == 0, result.stdout + result.stderr
