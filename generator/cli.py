@@ -106,12 +106,12 @@ def load(spec: Path, console: Console) -> Iterator[Page]:
     """Every page under ``spec`` with tables, one at a time as ``parser.iter_pages`` reads them
     (so rendering overlaps reading); a page with none (an index) is skipped, with a note once
     every page was read well, so a failing run prints only its errors."""
+    from generator import parser
+
     if not spec.is_dir():
         raise ServicegenError(f"{spec}: no such spec directory")
     stems: dict[str, str] = {}
     skipped = []
-    from generator import parser
-
     for page in parser.iter_pages(spec):
         if not (page.sop_classes or page.status_tables):
             skipped.append(page.source)
