@@ -12,7 +12,8 @@ import pytest
 
 from generator import render, writer
 from generator.cli import main
-from generator.parser import read_page
+from generator.errors import SpecError
+from generator.parser import iter_pages, read_page
 
 from .conftest import ROOT, SEED
 
@@ -349,3 +350,21 @@ def test_a_page_refused_while_rendering_and_a_later_bad_page_are_both_reported(
         f"servicegen: {bad}:{line_of(mutate(code_old, code_new), code_new)}: {code_message}",
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_pages_are_yielded_until_one_is_bad_and_every_bad_one_is_reported(tmp_path: Path) -> None:
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    old, new, message = BAD_PAGES["bad hex code"]
+    for name, text in (("a", SEED.read_text(encoding="utf-8")), ("b", mutate(old, new))):
+        (spec / f"{name}.rst").write_text(text, encoding="utf-8")
+    (spec / "c.rst").write_bytes((spec / "b.rst").read_bytes())
+    (spec / "d.rst").write_bytes(SEED.read_bytes())
+    pages = iter_pages(spec)
+    assert next(pages).source == str(spec / "a.rst")
+    with pytest.raises(SpecError) as caught:
+        next(pages)
+    line = line_of(mutate(old, new), new)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{spec / name}.rst:{line}: {message}" for name in "bc"
+    ]
