@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from concurrent.futures import BrokenExecutor, Future
 from pathlib import Path
 
 import pytest
@@ -276,5 +277,27 @@ def test_work_shared_by_workers_and_parent_is_exact_and_cached_once(
     monkeypatch.setenv(writer.CACHE_ENV, str(tmp_path / "cache"))
     assert finish._workers(12) == 2
     assert rendered(spec) == alone
-    finished = [p for p in alone if p.endswith(".py") or p.endswith(".html") and "index" not in p]
+    finished = [p for p in alone if p.endswith(".py") or (p.endswith(".html") and "index" not in p)]
     assert len(list((tmp_path / "cache" / "results").iterdir())) == len(finished) == 12 * 2 + 5
+
+
+def test_jobs_of_killed_workers_are_done_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker killed (by the OOM killer, say) costs time, never an output."""
+    monkeypatch.setenv(finish.JOBS_ENV, "2")
+    monkeypatch.setenv(writer.CACHE_ENV, "")
+    items = "".join(f"    {n},\n" for n in range(3000))  # black-stable, and slow enough to kill
+    sources = {f"m{n}.py": f"VALUE_{n} = [\n{items}]\n" for n in range(8)}
+    assert len(sources) == finish.Finisher.START_WORKERS
+    finisher = finish.Finisher(len(sources))
+    try:
+        for path, text in sources.items():
+            finisher.submit(path, "python", text, "t.py.j2")
+        pool = finisher._pool
+        assert pool is not None
+        for process in list(pool._processes.values()):  # type: ignore[attr-defined]
+            os.kill(process.pid, signal.SIGKILL)
+        jobs = [job for job in finisher._done.values() if isinstance(job, Future)]
+        assert any(isinstance(job.exception(timeout=60), BrokenExecutor) for job in jobs)
+        assert finisher.results() == sources
+    finally:
+        finisher.close()
