@@ -46,12 +46,28 @@ def rst_to_html(rst: str) -> str:
     and writing, so the RST holds no raw HTML and Sphinx reads it as it is.
     """
     document = docutils.core.publish_doctree(rst, settings_overrides=_HTML_SETTINGS)
+    _unlink_unsafe(document)
     _decorate(document)
     out = docutils.core.publish_from_doctree(
         document, writer="html5", settings_overrides=_HTML_SETTINGS
     )
     assert isinstance(out, bytes)
     return _GENERATOR_META.sub("", out.decode("utf-8"))
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_WEB_SCHEMES = frozenset(("http", "https", "mailto"))
+
+
+def _unlink_unsafe(document: nodes.document) -> None:
+    """A link from the spec to anything but http(s), mailto or a relative URL (``javascript:``,
+    ``data:``) is shown as its text: published docs must not run what a page smuggles in.
+    Browsers ignore control characters and spaces in a scheme, so they are ignored here too."""
+    for reference in list(document.findall(nodes.reference)):
+        uri = re.sub(r"[\x00-\x20\x7f]", "", reference.get("refuri", ""))
+        scheme = _SCHEME.match(uri)
+        if scheme and scheme.group(1).lower() not in _WEB_SCHEMES:
+            reference.replace_self(list(reference.children))
 
 
 def _decorate(document: nodes.document) -> None:

@@ -215,3 +215,23 @@ def test_spec_text_is_escaped_in_the_index_and_the_page(tmp_path: Path) -> None:
     assert "<script" not in outputs["docs/index.html"] + outputs["docs/evil.html"]
     assert "<img" not in outputs["docs/evil.html"]
     assert "&lt;img src=x onerror=alert(1)&gt;" in outputs["docs/evil.html"]
+
+
+def test_links_that_could_run_code_are_shown_as_text() -> None:
+    text = (
+        "Echo\n====\n\nSee `PS3.7 <https://dicom.nema.org/>`__ and `trap <javascript:alert(1)>`__.\n\n"
+        ".. list-table::\n   :header-rows: 1\n\n"
+        "   * - UID\n     - SOP Class\n   * - 1.2.840.10008.1.1\n     - Verification\n\n"
+        "C-ECHO Statuses\n---------------\n\n.. list-table::\n   :header-rows: 1\n\n"
+        "   * - Code (hex)\n     - Category\n     - Description\n"
+        "   * - 0x0000\n     - Success\n     - `done <JaVa\tScRiPt:alert(2)>`__\n"
+        "   * - 0x0110\n     - Failure\n     - `data <data:text/html,x>`__, `mail <mailto:a@b.c>`__\n"
+    )
+    html = render.render([parse_page(text, "echo.rst")])["docs/echo.html"]
+    links = Scan(html).links
+    assert "https://dicom.nema.org/" in links and "mailto:a@b.c" in links
+    assert not [
+        link for link in links if link.split(":")[0].lower().strip() in ("javascript", "data")
+    ]
+    assert "script:alert" not in html.lower() and "data:text" not in html
+    assert all(word in html for word in ("trap", "done", "data"))
