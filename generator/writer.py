@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import functools
 import hashlib
+import importlib
 import json
 import os
 import sys
@@ -223,7 +224,10 @@ def tool_digest() -> str:
     servicegen's own source and the versions of the libraries that shape the output bytes."""
     digest = hashlib.sha256(sys.version.encode())
     for name in _TOOLS:
-        version = metadata.version(name)  # no import: check's fast path loads none of them
+        try:
+            version = metadata.version(name)  # no import: check's fast path loads none of them
+        except metadata.PackageNotFoundError:  # importable without metadata (a source tree)
+            version = str(getattr(importlib.import_module(name), "__version__", ""))
         digest.update(f"\0{name}\0{version}".encode())
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(f"\0generator/{path.name}\0".encode() + path.read_bytes())
