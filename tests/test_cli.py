@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -368,3 +369,45 @@ def test_pages_are_yielded_until_one_is_bad_and_every_bad_one_is_reported(tmp_pa
     assert [str(p) for p in caught.value.problems] == [
         f"{spec / name}.rst:{line}: {message}" for name in "bc"
     ]
+
+
+def test_check_of_an_up_to_date_tree_loads_no_rendering_library(
+    spec_dir: Path, tmp_path: Path
+) -> None:
+    """README "Performance": the pre-commit case stops at the record, importing neither Jinja2,
+    black, docutils nor pydicom; a hand-edited file still takes the full path and is named."""
+    out = tmp_path / "out"
+    env = {**os.environ, writer.CACHE_ENV: str(tmp_path / "cache")}
+    probe = (
+        "import sys\nfrom generator.cli import main\n"
+        f"code = main(['check', '--spec', {str(spec_dir)!r}, '--out', {str(out)!r}])\n"
+        "print(code, *sorted(m for m in ('black', 'docutils', 'jinja2', 'pydicom')"
+        " if m in sys.modules))\n"
+    )
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    generated = subprocess.run(
+        [sys.executable, "-m", "generator", "generate", "--spec", str(spec_dir), "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert generated.returncode == 0, generated.stderr
+    assert check().stdout == "0\n"
+    (out / "py.typed").write_text("edited")
+    edited = check()
+    assert edited.stdout == "1 black docutils jinja2 pydicom\n"
+    assert edited.stderr == f"{out}: stale or hand-edited: py.typed\n"
