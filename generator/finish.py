@@ -174,8 +174,6 @@ class Finisher:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            # Loaded once here, docutils' reader and HTML writer are inherited by every worker.
-            finish("html", "Warm\n====\n", "")
             context = multiprocessing.get_context("fork")
             self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
             for queued in self._missed:
