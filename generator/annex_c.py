@@ -6,8 +6,6 @@ runtime's ``annex_c_category`` (rendered from it), so the two can never disagree
 
 from __future__ import annotations
 
-from bisect import bisect_right
-
 from generator.model import Category
 
 ANNEX_C: tuple[tuple[int, int, Category], ...] = (
@@ -28,12 +26,23 @@ ANNEX_C: tuple[tuple[int, int, Category], ...] = (
 )
 """(first, last, category) of each class of codes Annex C defines, in ascending order."""
 
-_STARTS = tuple(first for first, _, _ in ANNEX_C)
-
 
 def annex_c_class(code: int) -> Category | None:
     """The category PS3.7 Annex C gives ``code``, or ``None`` for a code of no class there."""
-    index = bisect_right(_STARTS, code) - 1
-    if index >= 0 and code <= ANNEX_C[index][1]:
-        return ANNEX_C[index][2]
-    return None
+    (found,) = annex_c_classes(code, code)
+    return found
+
+
+def annex_c_classes(first: int, last: int) -> set[Category | None]:
+    """The classes of the codes ``first`` to ``last``, ``None`` among them when some code has no
+    class: from the table's intervals, not code by code, so a wide range costs no more."""
+    classes: set[Category | None] = set()
+    covered = 0
+    for start, end, category in ANNEX_C:
+        low, high = max(first, start), min(last, end)
+        if low <= high:
+            classes.add(category)
+            covered += high - low + 1
+    if covered < last - first + 1:
+        classes.add(None)
+    return classes

@@ -12,6 +12,7 @@ from pydicom.uid import UID
 
 from generator.errors import TemplateError
 from generator.model import Dimse
+from generator.rst_text import Discard
 
 _GENERATOR_META = re.compile(r'<meta name="generator"[^>]*>\n')
 """docutils names its version in every page; dropped so output is the same across versions."""
@@ -26,6 +27,9 @@ def uid_name(uid: str) -> str:
 _HTML_SETTINGS = {
     "report_level": 5,
     "halt_level": 5,
+    "file_insertion_enabled": False,
+    "raw_enabled": False,
+    "line_length_limit": 1_000_000,
     "stylesheet_path": "",
     "stylesheet": "style.css",
     "embed_stylesheet": False,
@@ -34,7 +38,11 @@ _HTML_SETTINGS = {
     "_disable_config": True,
 }
 """One shared stylesheet, linked relatively so the site works from file://; self-links on
-headings; UTF-8 output, so docutils declares the charset a browser needs to read a local file."""
+headings; UTF-8 output, so docutils declares the charset a browser needs to read a local file.
+No file insertion and no raw output, whatever the RST says; no limit on line length below the
+parser's (a grid table row is as long as its longest description)."""
+_READ_SETTINGS = {**_HTML_SETTINGS, "halt_level": 2, "warning_stream": Discard()}
+"""Reading generated RST stops at docutils' first warning, raised rather than printed."""
 _DIMSE_CLASSES = frozenset(dimse.value.lower() for dimse in Dimse)
 """The `:class:` that names a status table's service: ``c-find``, ``n-event-report``, ..."""
 
@@ -43,31 +51,25 @@ def rst_to_html(rst: str) -> str:
     """docutils' HTML5 page for generated RST, linking ``style.css``.
 
     The doctree gets its anchors, self-links and category badges (``_decorate``) between reading
-    and writing, so the RST holds no raw HTML and Sphinx reads it as it is.
+    and writing, so the RST holds no raw HTML and Sphinx reads it as it is. Generated RST must
+    read cleanly: any docutils complaint (hidden from the page by ``report_level``) is an error
+    here, so a page never silently loses a table.
     """
-    document = docutils.core.publish_doctree(rst, settings_overrides=_HTML_SETTINGS)
-    _unlink_unsafe(document)
-    _decorate(document)
-    out = docutils.core.publish_from_doctree(
-        document, writer="html5", settings_overrides=_HTML_SETTINGS
-    )
+    try:
+        document = docutils.core.publish_doctree(rst, settings_overrides=_READ_SETTINGS)
+        _decorate(document)
+        out = docutils.core.publish_from_doctree(
+            document, writer="html5", settings_overrides=_HTML_SETTINGS
+        )
+    except docutils.utils.SystemMessage as exc:
+        message = " ".join(str(exc).split())
+        raise TemplateError(f"page.rst.j2 rendered RST docutils rejects: {message}") from None
+    except TemplateError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - docutils' own failure: one line, not a traceback
+        raise TemplateError(f"docutils cannot write the HTML docs: {exc!r}") from None
     assert isinstance(out, bytes)
     return _GENERATOR_META.sub("", out.decode("utf-8"))
-
-
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
-_WEB_SCHEMES = frozenset(("http", "https", "mailto"))
-
-
-def _unlink_unsafe(document: nodes.document) -> None:
-    """A link from the spec to anything but http(s), mailto or a relative URL (``javascript:``,
-    ``data:``) is shown as its text: published docs must not run what a page smuggles in.
-    Browsers ignore control characters and spaces in a scheme, so they are ignored here too."""
-    for reference in list(document.findall(nodes.reference)):
-        uri = re.sub(r"[\x00-\x20\x7f]", "", reference.get("refuri", ""))
-        scheme = _SCHEME.match(uri)
-        if scheme and scheme.group(1).lower() not in _WEB_SCHEMES:
-            reference.replace_self(list(reference.children))
 
 
 def _decorate(document: nodes.document) -> None:

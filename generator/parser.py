@@ -10,10 +10,16 @@ Problems in rows (a bad code, a keyword that is not an identifier, …) are coll
 raised at the first, so one run names them all: ``read_page`` raises them together, while
 ``examine_page`` keeps every row the model can hold and returns the problems beside the page, for
 ``lint`` and ``audit``, which report and carry on.
+
+Page text is untrusted (pages arrive in pull requests): file insertion and raw output are off,
+control characters are refused, every link target must be a one-line web URL, a table cell must
+read as paragraphs of inline text (a list, a doctest or a comment in a cell is refused, never
+read as something else), and no docutils message ever becomes page text.
 """
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import hashlib
 import keyword
@@ -31,6 +37,7 @@ import docutils.utils
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives, roles
 from docutils.parsers.rst.languages import en
+from docutils.utils import punctuation_chars
 from pydicom.uid import UID
 
 from generator.errors import Problem, SpecError
@@ -45,7 +52,8 @@ from generator.model import (
     StatusTable,
     code_text,
 )
-from generator.rst_text import escape_inline
+from generator.pages import page_paths
+from generator.rst_text import Discard, embedded_uri, escape_inline, is_web_url
 
 DICOM_BASE = "https://dicom.nema.org/medical/dicom/current/output/chtml/"
 """Where pynetdicom's ``:dcm:`` role points (its Sphinx ``extlinks`` setting)."""
@@ -118,7 +126,7 @@ def iter_pages(spec_dir: str | Path) -> Iterator[Page]:
     Once a page is bad no more are yielded (nothing will be written), but every page is still
     read, and one ``SpecError`` after the last names the problems of every bad page."""
     problems: list[Problem] = []
-    for path in sorted(Path(spec_dir).rglob("*.rst")):
+    for path in page_paths(spec_dir):
         try:
             page = read_page(path)
         except SpecError as exc:
@@ -135,48 +143,85 @@ def parse_page(text: str, source: str) -> Page:
     return examine_text(text, source).strictly()
 
 
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+"""Control characters (tab, LF and CR aside), line and paragraph separators (docutils would
+break a line where an editor shows none) and lone surrogates: no page needs them, docutils
+drops or mangles several (NUL marks its escapes), and they would reach terminals and code."""
+
+
 def examine_text(text: str, source: str) -> Reading:
     """Parse RST ``text`` (read from ``source``) leniently, as ``examine_page`` does."""
-    document = _doctree(text, source)
-    reader = _PageReader(source)
-    page = reader.read(document)
-    page = dataclasses.replace(page, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    problems = [
+        Problem(
+            source,
+            text.count("\n", 0, found.start()) + 1,
+            f"character {found[0]!r} is not " "allowed in a page",
+        )
+        for found in _FORBIDDEN.finditer(text)
+    ]
+    if problems:
+        raise SpecError.of(_first_per_line(problems))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    body = text.removeprefix("\ufeff")  # a byte order mark is a signature, not the title's text
+    try:
+        document = _doctree(body, source)
+        reader = _PageReader(source)
+        page = reader.read(document)
+    except RecursionError:
+        raise SpecError(
+            source, _deepest_line(body), "markup nested too deeply for docutils to read"
+        ) from None
+    page = dataclasses.replace(page, sha256=digest)
     return Reading(page, tuple(sorted(reader.problems, key=lambda p: p.line)))
 
 
+def _first_per_line(problems: list[Problem]) -> list[Problem]:
+    """One problem per line (the first), in line order: one mistake, one message."""
+    seen: dict[int, Problem] = {}
+    for problem in problems:
+        seen.setdefault(problem.line, problem)
+    return [seen[line] for line in sorted(seen)]
+
+
+def _deepest_line(text: str) -> int:
+    """The line that nests deepest, by indentation and leading list or quote markers: where a
+    page too deep for docutils' recursion most likely is."""
+    depth = [len(line) - len(line.lstrip(" -*+>|")) for line in text.splitlines()]
+    return depth.index(max(depth)) + 1 if depth else 1
+
+
 def _doctree(text: str, source: str) -> nodes.document:
+    """docutils' doctree of a page, with no file insertion and no raw output; every problem of
+    level WARNING or above raises, all of them in one ``SpecError``, and lesser messages are
+    removed so that their text can never be read as the page's."""
     _register_inert(text)
     settings = docutils.frontend.get_default_settings(docutils.parsers.rst.Parser)
     settings.report_level = 5
     settings.halt_level = 5
-    settings.warning_stream = _Discard()
+    settings.warning_stream = Discard()
     settings.file_insertion_enabled = False
     settings.raw_enabled = False
     settings.line_length_limit = 1_000_000
     document = docutils.utils.new_document(source, settings)
-    problems: list[nodes.system_message] = []
+    problems: list[Problem] = []
 
     def observe(message: nodes.system_message) -> None:
         if message["level"] >= 2:
-            problems.append(message)
+            detail = message.children[0].astext() if message.children else message.astext()
+            problems.append(Problem(source, message.get("line") or 1, " ".join(detail.split())))
 
     document.reporter.attach_observer(observe)
-    docutils.parsers.rst.Parser().parse(text, document)
+    try:
+        docutils.parsers.rst.Parser().parse(text, document)
+    except RecursionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - docutils' own bug on odd input: refuse, no traceback
+        raise SpecError(source, 1, f"docutils cannot read the page: {exc!r}") from None
     if problems:
-        first = problems[0]
-        detail = first.children[0].astext() if first.children else first.astext()
-        raise SpecError(source, first.get("line") or 1, " ".join(detail.split()))
+        raise SpecError.of(_first_per_line(problems))
+    for message in list(document.findall(nodes.system_message)):
+        message.parent.remove(message)
     return document
-
-
-class _Discard:
-    """A warning stream that drops docutils' own printing: problems arrive through the observer."""
-
-    def write(self, data: str) -> int:
-        return len(data)
-
-    def flush(self) -> None:
-        return None
 
 
 def _inert_role(
@@ -253,46 +298,161 @@ def rst_source(node: nodes.Element) -> str:
     return " ".join(" ".join(parts).split())
 
 
+_MAY_PRECEDE = re.compile(rf"[\s{punctuation_chars.openers}{punctuation_chars.delimiters}]")
+_MAY_FOLLOW = re.compile(
+    rf"[\s\\{punctuation_chars.closing_delimiters}{punctuation_chars.delimiters}"
+    rf"{punctuation_chars.closers}]"
+)
+"""What may stand right before and right after inline markup for RST to read it as markup (a
+backslash: the next character is escaped, which docutils allows after markup)."""
+
+
 def _inline_rst(node: nodes.Element, *, first: bool) -> str:
-    out: list[str] = []
+    """``node``'s inline content as RST that reads back as the same text and markup. Markup
+    that touches a word (``H\\ *2*\\ O``) is set apart with an escaped space, which RST drops."""
+    out = ""
+    after_markup = False
     for child in node.children:
-        at_start = first and not out
+        markup = True
         if isinstance(child, nodes.Text):
-            out.append(escape_inline(child.astext(), at_start=at_start))
+            rst, markup = escape_inline(child.astext(), at_start=first and not out), False
         elif isinstance(child, nodes.literal):
-            out.append(f"``{child.astext()}``")
+            rst = f"``{child.astext()}``"
         elif isinstance(child, nodes.strong):
-            out.append(f"**{_inline_rst(child, first=False)}**")
+            rst = f"**{_inline_rst(child, first=False)}**"
         elif isinstance(child, nodes.emphasis):
-            out.append(f"*{_inline_rst(child, first=False)}*")
+            rst = f"*{_inline_rst(child, first=False)}*"
         elif isinstance(child, nodes.reference) and child.get("refuri"):
-            uri, label = child["refuri"], child.astext()
-            out.append(
-                uri if label == uri else f"`{escape_inline(label, at_start=False)} <{uri}>`__"
+            label = escape_inline(child.astext(), at_start=False)
+            rst = f"`{label} <{embedded_uri(child['refuri'])}>`__"
+        elif isinstance(child, nodes.Element):  # a role read as text: its text
+            rst, markup = _inline_rst(child, first=first and not out), False
+        else:
+            continue
+        if (
+            rst
+            and out
+            and (
+                (markup and not _MAY_PRECEDE.fullmatch(out[-1]))
+                or (after_markup and not _MAY_FOLLOW.fullmatch(rst[0]))
             )
-        elif isinstance(child, nodes.Element):
-            out.append(_inline_rst(child, first=at_start))
-    return "".join(out)
+        ):
+            out += "\\ "
+        out += rst
+        after_markup = markup if rst else after_markup
+    return out
+
+
+def _literal_fault(text: str) -> str | None:
+    """Why an inline literal's text cannot be written back as ````text````, or None."""
+    if not text.strip() or text != text.strip() or "``" in text or "`" in (text[0], text[-1]):
+        return f"inline literal {text!r} cannot be written back as ``...``"
+    return None
+
+
+_ELSEWHERE = (
+    nodes.substitution_reference,
+    nodes.footnote_reference,
+    nodes.citation_reference,
+    nodes.image,
+)
+"""Inline markup whose text stands for something defined elsewhere on the page (or in a Sphinx
+project): its text alone would not be what a reader of the page sees."""
+
+
+def _cell_fault(entry: nodes.Element) -> str | None:
+    """Why a table cell cannot be read as plain inline text, or None: anything but paragraphs
+    (a list, a line block, a doctest, a comment, a literal block, a nested table) would be read
+    as something else than the text the author wrote, a reference to a footnote or a
+    substitution stands for text defined elsewhere, and a reference to a named target (``Foo_``,
+    ``Foo__``) would silently lose its underscores and its target."""
+    for child in entry.children:
+        found: nodes.Node | None = None if isinstance(child, nodes.paragraph) else child
+        for inline in child.findall(nodes.Element):
+            if isinstance(inline, _ELSEWHERE) or (
+                isinstance(inline, nodes.reference) and not inline.get("refuri")
+            ):
+                found = inline
+            elif isinstance(inline, nodes.literal) and _literal_fault(inline.astext()):
+                return _literal_fault(inline.astext())
+        if found is not None:
+            kind = type(found).__name__.replace("_", " ")
+            article = "an" if kind[0] in "aeiou" else "a"
+            return (
+                f"{article} {kind} in a table cell: write the cell as plain text (a backslash "
+                "escapes a markup character)"
+            )
+    return None
 
 
 @dataclass
 class _Row:
+    """A table row as a grid: one cell per column, a cell that spans columns or rows standing in
+    every place it covers, so no value is lost or shifted by a span."""
+
     cells: list[nodes.entry]
+    own: list[nodes.entry]
+    """The cells that start in this row."""
     line: int
 
 
-def _rows(table: nodes.table, part: type[nodes.Element]) -> Iterator[_Row]:
-    for group in table.findall(part):
-        for row in group.findall(nodes.row):
-            cells = [e for e in row.children if isinstance(e, nodes.entry)]
-            lines = [p.line for p in row.findall(nodes.paragraph) if p.line]
-            yield _Row(cells, min(lines) if lines else (table.line or 1))
+def _rows(table: nodes.table, part: type[nodes.Element]) -> list[_Row]:
+    """The rows of ``table``'s head or body (``part``) as grids. A place no cell covers (only an
+    irregular table has one) is an empty cell, so later checks report it."""
+    rows: list[_Row] = []
+    for tgroup in table.children:
+        if not isinstance(tgroup, nodes.tgroup):
+            continue
+        width = int(tgroup.get("cols", 0))
+        for group in tgroup.children:
+            if not isinstance(group, part):
+                continue
+            carried: dict[int, tuple[nodes.entry, int]] = {}
+            for row in group.children:
+                if isinstance(row, nodes.row):
+                    rows.append(_grid_row(row, width, carried, rows[-1].line if rows else None))
+    return rows
+
+
+def _grid_row(
+    row: nodes.row, width: int, carried: dict[int, tuple[nodes.entry, int]], previous: int | None
+) -> _Row:
+    """One row as a grid; ``carried`` holds the cells of earlier rows that span into it."""
+    cells: list[nodes.entry | None] = [None] * width
+    for column, (entry, left) in list(carried.items()):
+        cells[column] = entry
+        if left > 1:
+            carried[column] = (entry, left - 1)
+        else:
+            del carried[column]
+    own = [entry for entry in row.children if isinstance(entry, nodes.entry)]
+    column = 0
+    for entry in own:
+        while column < width and cells[column] is not None:
+            column += 1
+        for place in range(column, min(width, column + int(entry.get("morecols", 0)) + 1)):
+            cells[place] = entry
+            if entry.get("morerows"):
+                carried[place] = (entry, int(entry["morerows"]))
+            column = place + 1
+    lines = [p.line for entry in own for p in entry.findall(nodes.paragraph) if p.line]
+    line = min(lines) if lines else previous or row.parent.parent.parent.line or 1
+    return _Row([cell if cell is not None else nodes.entry() for cell in cells], own, line)
 
 
 def _header(table: nodes.table) -> list[str]:
     for row in _rows(table, nodes.thead):
         return [plain_text(cell).lower() for cell in row.cells]
     return []
+
+
+def _line_of(node: nodes.Node | None) -> int:
+    """The line of ``node``, or of the nearest enclosing node that knows its line."""
+    while node is not None:
+        if node.line:
+            return node.line
+        node = node.parent
+    return 1
 
 
 def _section_title(node: nodes.Node) -> str:
@@ -334,6 +494,7 @@ class _PageReader:
         self.problems.append(Problem(self.source, line, message))
 
     def read(self, document: nodes.document) -> Page:
+        self.check_links(document)
         title = ""
         intro = ""
         for section in document.findall(nodes.section):
@@ -345,6 +506,8 @@ class _PageReader:
             break
         for table in document.findall(nodes.table):
             self.classify(table)
+        if not title and (self.sop_rows or self.tables):
+            self.problem(1, "the page has no title: start it with a section title")
         links: dict[Link, None] = {}
         for ref in document.findall(nodes.reference):
             if ref.get("refuri"):
@@ -358,6 +521,32 @@ class _PageReader:
             links=tuple(links),
         )
 
+    def check_links(self, document: nodes.document) -> None:
+        """Refuse every link whose target is not a one-line web URL (``javascript:``, a target
+        with a newline and a directive after it, ...); its text stays, as text."""
+        for ref in list(document.findall(nodes.reference)):
+            uri = ref.get("refuri")
+            if uri is None or is_web_url(uri):
+                continue
+            self.problem(
+                _line_of(ref), f"link target {uri!r} is not a one-line http(s) or mailto URL"
+            )
+            ref.replace_self(ref.children or [nodes.Text("")])
+
+    def cells(self, row: _Row, *columns: int) -> list[str] | None:
+        """The plain text of ``row``'s cells in ``columns``, or None (and a problem) when one
+        cannot be read as text or one cell spans two of them."""
+        entries = [row.cells[column] for column in columns]
+        for entry in dict.fromkeys(entries):
+            fault = _cell_fault(entry)
+            if fault:
+                self.problem(row.line, fault)
+                return None
+        if len({id(entry) for entry in entries}) < len(entries):
+            self.problem(row.line, "one cell spans two columns that hold different values")
+            return None
+        return [plain_text(entry) for entry in entries]
+
     def classify(self, table: nodes.table) -> None:
         header = _header(table)
         if "uid" in header and "sop class" in header:
@@ -366,11 +555,7 @@ class _PageReader:
         elif (
             len(header) >= 3
             and header[0].startswith("code")
-            and header[1:3]
-            == [
-                "category",
-                "description",
-            ]
+            and header[1:3] == ["category", "description"]
         ):
             self.read_status_table(table)
         elif header[:1] == ["dimse service"]:
@@ -382,11 +567,12 @@ class _PageReader:
         """Read SOP class rows; their services come from a DIMSE column (the generated docs'
         style) or the section title (the seed's style), else later from the DIMSE table."""
         titled = _dimse_in(_section_title(table))
+        columns = (uid_col, keyword_col) + ((dimse_col,) if dimse_col is not None else ())
         for row in _rows(table, nodes.tbody):
-            if len(row.cells) <= max(uid_col, keyword_col):
+            texts = self.cells(row, *columns)
+            if texts is None:
                 continue
-            uid = plain_text(row.cells[uid_col])
-            name = plain_text(row.cells[keyword_col])
+            uid, name = texts[0], texts[1]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pydicom warns as well as answering
                 valid = UID(uid).is_valid
@@ -398,13 +584,16 @@ class _PageReader:
                 hint = f" (pydicom's keyword for its UID is {known})" if known else ""
                 self.problem(row.line, f"SOP class keyword {name!r} {why}{hint}")
             named: tuple[Dimse, ...] | None = (titled,) if titled else None
-            if dimse_col is not None and dimse_col < len(row.cells):
-                found = _DIMSE_NAME.findall(plain_text(row.cells[dimse_col]))
+            if dimse_col is not None:
+                found = _DIMSE_NAME.findall(texts[2])
                 named = tuple(dict.fromkeys(Dimse(found_name) for found_name in found))
             self.sop_rows.append((name, uid, named or None, row.line))
 
     def read_status_table(self, table: nodes.table) -> None:
         title = _section_title(table)
+        if not title:
+            self.problem(table.line or 1, "a status table needs a section title of its own")
+            return
         dimse = _dimse_in(title) or self.previous_dimse()
         if dimse is None:
             self.problem(table.line or 1, f"cannot tell which DIMSE service {title!r} is for")
@@ -416,14 +605,24 @@ class _PageReader:
         else:
             scope = Scope.SERVICE
         statuses: list[Status] = []
-        for row in _rows(table, nodes.tbody):
+        # Accepted rows never overlap, so together they cover at most the 65,536 codes: marking
+        # each code they cover keeps the check linear in rows (a pair-wise one was quadratic).
+        taken = bytearray(0x10000)
+        owner: dict[int, Status] = {}
+        rows = _rows(table, nodes.tbody)
+        if not rows:
+            self.problem(table.line or 1, f"status table {title!r} has no rows")
+        for row in rows:
             status = self.read_status(row)
             if status is None:
                 continue
-            other = next((o for o in statuses if _overlap(status, o)), None)
-            if other is None:
+            clash = taken.find(1, status.first, status.last + 1)
+            if clash < 0:
                 statuses.append(status)
+                taken[status.first : status.last + 1] = b"\x01" * (status.last - status.first + 1)
+                owner.update(dict.fromkeys(range(status.first, status.last + 1), status))
                 continue
+            other = owner[clash]
             what = "repeats" if status.first == other.first else "overlaps"
             self.problem(
                 row.line, f"{code_text(status)} {what} {code_text(other)} (line {other.line})"
@@ -432,10 +631,10 @@ class _PageReader:
 
     def read_status(self, row: _Row) -> Status | None:
         """The row as a ``Status``, or ``None`` (and a problem) when the model cannot hold it."""
-        if len(row.cells) < 3:
-            self.problem(row.line, "a status row needs a code, a category and a description")
+        texts = self.cells(row, 0, 1, 2)
+        if texts is None:
             return None
-        code = plain_text(row.cells[0])
+        code, category, description = texts
         match = _CODE.fullmatch(code)
         if not match:
             self.problem(row.line, f"bad status code {code!r}: expected 0xNNNN or 0xNNNN to 0xNNNN")
@@ -445,12 +644,10 @@ class _PageReader:
         if last < first:
             self.problem(row.line, f"range {code!r} ends before it starts")
             return None
-        category = plain_text(row.cells[1])
         if category not in Category._value2member_map_:
             known = ", ".join(c.value for c in Category)
             self.problem(row.line, f"unknown category {category!r} (expected one of {known})")
             return None
-        description = plain_text(row.cells[2])
         return Status(
             first, last, Category(category), description, rst_source(row.cells[2]), row.line
         )
@@ -459,21 +656,25 @@ class _PageReader:
         return self.tables[-1].dimse if self.tables else None
 
     def read_dimse_table(self, table: nodes.table) -> None:
+        """Read a ``DIMSE Service`` table: a row that is one cell across the table names a group
+        of SOP classes, the rows under it their services."""
         group: list[str] = []
         services: list[Dimse] = []
         for row in _rows(table, nodes.tbody):
-            if len(row.cells) == 1:
+            texts = self.cells(row, 0)
+            if texts is None:
+                continue
+            if len({id(cell) for cell in row.cells}) == 1 and len(row.cells) > 1:
                 if services:
                     self.dimse_table.append((group, services))
                     group, services = [], []
-                group.append(_squash(plain_text(row.cells[0])))
+                group.append(_squash(texts[0]))
                 continue
-            name = plain_text(row.cells[0])
-            match = _DIMSE_NAME.match(name)
+            match = _DIMSE_NAME.match(texts[0])
             if match:
                 services.append(Dimse(match.group(1)))
             else:
-                self.problem(row.line, f"unknown DIMSE service {name!r}")
+                self.problem(row.line, f"unknown DIMSE service {texts[0]!r}")
         self.dimse_table.append((group, services))
 
     def sop_classes(self) -> tuple[SOPClass, ...]:
@@ -506,13 +707,18 @@ class _PageReader:
 
 
 def _keyword_fault(name: str) -> str | None:
-    """Why ``name`` cannot be a module-level Python name that means itself, or None."""
+    """Why ``name`` cannot be a module-level Python name that means itself, or None. (Names the
+    generated module itself uses are refused when it is rendered: the template knows them.)"""
     if not name.isidentifier():
         return "is not a Python identifier"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return "is a reserved word"
     if unicodedata.normalize("NFKC", name) != name:
         return "is not in NFKC form, so Python would read it as another name"
+    if name.startswith("_"):
+        return "starts with '_', which Python and the generated package keep for themselves"
+    if name in vars(builtins):
+        return "is a Python builtin, which `from module import *` would hide"
     return None
 
 
@@ -521,7 +727,3 @@ def registry_keyword(uid: str) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom warns about odd UIDs as well as answering
         return UID(uid).keyword
-
-
-def _overlap(one: Status, other: Status) -> bool:
-    return one.first <= other.last and other.first <= one.last

@@ -85,6 +85,8 @@ def pydef(indent: int, header: str) -> str:
 
 
 def docstring(value: str) -> str:
-    """Text made safe inside a triple-quoted docstring: no quote or backslash can end it early."""
+    """Text made safe inside a triple-quoted docstring, reading back as exactly ``value``: no
+    quote or backslash can end it early, and an invisible character is written as its escape
+    (``\\u200b``, not a truncated ``\\x``)."""
     escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return "".join(c if c.isprintable() or c == "\n" else f"\\x{ord(c):02x}" for c in escaped)
+    return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in escaped)

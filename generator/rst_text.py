@@ -30,6 +30,27 @@ def escape_inline(text: str, *, at_start: bool = True) -> str:
     return escaped
 
 
+_WEB_URL = re.compile(r"(?:https?://[^/?#\s]+|mailto:\S)\S*", re.IGNORECASE)
+_URL_BREAKERS = frozenset("<>`\\")
+"""Characters that would end or change an embedded URI in RST (``<``, ``>``, a backtick, a
+backslash escape)."""
+
+
+def is_web_url(url: str) -> bool:
+    """Whether ``url`` is one line of an http(s) or mailto URL that RST can embed as it is: no
+    whitespace, no control or other invisible character, nothing that ends ``<...>`` early."""
+    return (
+        _WEB_URL.fullmatch(url) is not None
+        and url.isprintable()
+        and not _URL_BREAKERS.intersection(url)
+    )
+
+
+def embedded_uri(url: str) -> str:
+    """``url`` for ``<...>`` in RST: a final ``_`` escaped, or RST would read a reference name."""
+    return url[:-1] + "\\_" if url.endswith("_") else url
+
+
 def text_width(text: str) -> int:
     """``text``'s width on screen; ASCII, nearly every cell, needs no per-character lookup."""
     return len(text) if text.isascii() else column_width(text)
@@ -58,3 +79,13 @@ def grid_table(rows: Sequence[Sequence[str]], indent: int = 0) -> str:
     for row in rows[1:]:
         out += [line(row), border("-")]
     return "\n".join(out)
+
+
+class Discard:
+    """A warning stream that drops docutils' own printing: servicegen reports its problems."""
+
+    def write(self, data: str) -> int:
+        return len(data)
+
+    def flush(self) -> None:
+        return None

@@ -1,0 +1,44 @@
+"""Which files are pages: the one listing that reading, fingerprinting, lint, diff and audit share.
+
+Kept free of docutils so that ``check``'s fast path can list the pages it fingerprints without
+loading the parser.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from generator.errors import Problem, ServicegenError, SpecError
+
+
+def page_paths(target: str | Path) -> list[Path]:
+    """``target`` itself if it is a file, else every ``*.rst`` file below it, sorted.
+
+    A symbolic link inside the folder (to a page or to a folder) is refused rather than
+    followed: pages arrive in pull requests, and a link would read a file from outside the
+    folder under review. ``target`` itself is the user's own choice and may be a link.
+    """
+    root = Path(target)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise ServicegenError(f"{root}: no such page or directory")
+    found: list[Path] = []
+    links: list[Problem] = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        for name in dirs + files:
+            if (here / name).is_symlink() and (name in dirs or name.endswith(".rst")):
+                links.append(
+                    Problem(
+                        str(here / name),
+                        0,
+                        "is a symbolic link; pages are never read " "through a link",
+                    )
+                )
+        dirs[:] = [name for name in dirs if not (here / name).is_symlink()]
+        found.extend(here / name for name in files if name.endswith(".rst"))
+    if links:
+        raise SpecError.of(sorted(links, key=lambda problem: problem.path))
+    return sorted(found)

@@ -1,0 +1,437 @@
+"""Hostile pages (issue 10): what a page in a pull request can make servicegen do.
+
+Every class of the review is tried with examples of our own making: text that reaches the docs as
+markup or pulls in a file, docutils messages read as page text, rows lost to spans, text mangled
+on its way to code and docs, input that crashed, problems reported one at a time, and reading
+that grew quadratically. Properties close the classes: random cell text never leaks a docutils
+message and always round-trips; random bytes as a page never give a traceback.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from generator import parser, render
+from generator.errors import SpecError, TemplateError
+from generator.html import rst_to_html
+from generator.parser import examine_bytes, parse_page
+
+from .conftest import ROOT
+from .test_docs import Scan, round_trip, without_lines
+
+SOPS = "   * - 1.2.840.10008.1.1\n     - Verification\n"
+
+
+def page(*rows: str, intro: str = "Intro.", title: str = "Echo", sops: str = SOPS) -> str:
+    """A page with one C-ECHO status list-table; each of ``rows`` is a description cell's RST
+    (0x0000, 0x0001, ... in order), written after ``     - ``."""
+    cells = "".join(
+        f"   * - 0x{n:04X}\n     - {'Success' if n == 0 else 'Warning'}\n     - {row}\n"
+        for n, row in enumerate(rows)
+    )
+    return (
+        f"{title}\n{'=' * max(4, len(title) * 2)}\n\n{intro}\n\n"
+        ".. list-table::\n   :header-rows: 1\n\n   * - UID\n     - SOP Class\n"
+        f"{sops}\n"
+        "C-ECHO Statuses\n---------------\n\n.. list-table::\n   :header-rows: 1\n\n"
+        "   * - Code (hex)\n     - Category\n     - Description\n" + cells
+    )
+
+
+def problems(text: str) -> list[str]:
+    """The ``path:line: message`` lines a strict read of ``text`` gives (none if it reads)."""
+    try:
+        parse_page(text, "pg.rst")
+    except SpecError as exc:
+        return exc.lines()
+    return []
+
+
+CHECKOUT = {**os.environ, "PYTHONPATH": str(ROOT)}
+"""The generator of this checkout, whatever ``servicegen`` is installed."""
+
+
+def servicegen(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "generator", *args],
+        cwd=cwd,
+        env=CHECKOUT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def one_line_refusal(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """Exit 2, no traceback, each error line ``servicegen: path:line: ...``."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith("servicegen: ") for line in lines), lines
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+
+
+# 1. Docs injection and local file disclosure -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        # The review's example: a newline and a directive inside a link target.
+        ":dcm:`text <part04/x.html\n.. include:: /etc/passwd\ny>`",
+        "`text <https://x/a\n.. raw:: html\nb>`__",
+        "`trap <javascript:alert(1)>`__",
+        "`trap <data:text/html,<script>x</script>>`__",
+        "`relative <../../etc/passwd>`__",
+        ":dcm:`x <javascript:alert(1)>`",
+        "`file <file:///etc/passwd>`__",
+    ],
+)
+def test_a_link_target_is_a_one_line_web_url_or_refused_where_it_is(link: str) -> None:
+    from generator.rst_text import is_web_url
+
+    in_cell = link.replace("\n", "\n       ")
+    for text in (page("Done", intro=f"See {link}."), page(f"Done, see {in_cell}.")):
+        found = problems(text)
+        if found:
+            assert all(line.startswith("pg.rst:") for line in found), found
+            assert any(
+                "is not a one-line http(s) or mailto URL" in line or "reference in a table" in line
+                for line in found
+            ), found
+            continue
+        # docutils read it as text, or as a link whose target is a web URL after all.
+        model = parse_page(text, "pg.rst")
+        assert all(is_web_url(link.url) for link in model.links), model.links
+        html = render.render([model])["docs/pg.html"]
+        targets = [href for href in Scan(html).links if not href.startswith(("#", "index.html"))]
+        assert all(is_web_url(href) for href in targets), targets
+        assert "root:" not in html and "<script" not in html
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        ".. include:: SECRET",
+        ".. raw:: html\n\n   <script>alert(1)</script>",
+        ".. role:: raw-html(raw)\n   :format: html\n\n:raw-html:`<script>alert(1)</script>`",
+        ".. csv-table::\n   :file: SECRET",
+    ],
+)
+def test_the_html_step_inserts_no_file_and_no_raw_output(markup: str, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0\n")
+    with pytest.raises(TemplateError, match="disabled|deactivated"):
+        rst_to_html(f"T\n=\n\n{markup.replace('SECRET', str(secret))}\n")
+
+
+def test_the_html_step_never_drops_a_table_silently() -> None:
+    """A generated line longer than docutils' default limit (10,000) used to lose its table."""
+    text = page("x" * 9_999, "y" * 30_000)
+    model = parse_page(text, "pg.rst")
+    html = render.render([model])["docs/pg.html"]
+    assert "x" * 9_999 in html and "y" * 30_000 in html
+    with pytest.raises(TemplateError, match="docutils rejects"):
+        rst_to_html("T\n=\n\n+---+\n| a |\n+===+\n")
+
+
+def test_a_link_keeps_its_target_exactly_through_model_rst_and_html() -> None:
+    url = "https://dicom.nema.org/medical/dicom/current/output/chtml/part04/sect_C.html#a_b_"
+    text = page(f"See `the standard <{url}>`__ and mailto:someone@example.org.")
+    model = parse_page(text, "pg.rst")
+    assert url in {link.url for link in model.links}
+    assert without_lines(round_trip(model)) == without_lines(model)
+    assert url in Scan(render.render([model])["docs/pg.html"]).links
+
+
+# 7. docutils messages never become page text --------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["...", "--", ":", ".", "*"])
+def test_a_cell_docutils_comments_on_reads_as_its_own_text(cell: str) -> None:
+    escaped = "\\" + cell if cell[0] in "-=*:." else cell
+    for written in {cell, escaped}:
+        try:
+            model = parse_page(page(written), "pg.rst")
+        except SpecError as exc:
+            assert all(line.startswith("pg.rst:") for line in exc.lines())
+            continue
+        (status,) = model.status_tables[0].statuses
+        assert status.description in (cell, cell.replace("\\", "")), status.description
+        assert "INFO" not in status.description and "pg.rst" not in status.description
+
+
+@pytest.mark.parametrize(
+    ("cell", "kind"),
+    [
+        ("- a bullet", "bullet list"),
+        ("1. an item", "enumerated list"),
+        ("#. an item", "enumerated list"),
+        ("| a line", "line block"),
+        (">>> doctest()", "doctest block"),
+        (".. a comment", "comment"),
+        ("term\n         definition", "definition list"),
+        (":field: value", "field list"),
+        ("-o  an option", "option list"),
+        ("see [1]_", "footnote reference"),
+        ("see |sub|", "substitution reference"),
+        ("Keyword_", "reference"),
+        ("Keyword__", "reference"),
+        ("`a target`_", "reference"),
+    ],
+)
+def test_a_cell_that_is_no_paragraph_is_refused_at_its_row(cell: str, kind: str) -> None:
+    text = page("Fine", cell)
+    row_line = text.splitlines().index("   * - 0x0001") + 1
+    message = (
+        f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} in a table cell: write the cell as plain "
+        "text (a backslash escapes a markup character)"
+    )
+    assert problems(text) == [f"pg.rst:{row_line}: {message}"], problems(text)
+
+
+# 8. Spans: read, or refused with a line; never a row dropped -----------------------------------
+
+SPANNED = """\
+Spans
+=====
+
++---------+-------------------------+-------------------+
+| Annex   | UID                     | SOP Class         |
++=========+=========================+===================+
+| X       | 1.2.840.10008.5.1.4.39.2| PaletteFind       |
+|         +-------------------------+-------------------+
+|         | 1.2.840.10008.5.1.4.39.3| PaletteMove       |
++---------+-------------------------+-------------------+
+| X       | 1.2.840.10008.5.1.4.39.4| PaletteGet        |
++---------+-------------------------+-------------------+
+
+C-FIND Statuses
+---------------
+
++------------+----------+------------------------+
+| Code (hex) | Category | Description            |
++============+==========+========================+
+| 0x0000     | Success  | Done                   |
++------------+----------+------------------------+
+| 0xA700     | Failure  | Out of resources       |
++------------+          +------------------------+
+| 0xC000     |          | Unable to process      |
++------------+----------+------------------------+
+"""
+
+
+def test_a_cell_spanning_rows_counts_in_every_row_it_covers() -> None:
+    """The review's example: a first column spanning two rows lost a SOP class, exit 0."""
+    model = parse_page(SPANNED, "pg.rst")
+    assert [sop.keyword for sop in model.sop_classes] == [
+        "PaletteFind",
+        "PaletteMove",
+        "PaletteGet",
+    ]
+    assert [(s.first, s.category.value) for s in model.status_tables[0].statuses] == [
+        (0x0000, "Success"),
+        (0xA700, "Failure"),
+        (0xC000, "Failure"),
+    ]
+
+
+def test_a_span_across_values_is_refused_at_its_row_never_dropped() -> None:
+    # The UID spans two rows (two SOP classes with one UID); one cell holds a UID and a keyword.
+    text = SPANNED.replace(
+        "| X       | 1.2.840.10008.5.1.4.39.2| PaletteFind       |\n"
+        "|         +-------------------------+-------------------+\n"
+        "|         | 1.2.840.10008.5.1.4.39.3| PaletteMove       |\n",
+        "| X       | 1.2.840.10008.5.1.4.39.2| PaletteFind       |\n"
+        "|         |                         +-------------------+\n"
+        "|         |                         | PaletteMove       |\n",
+    ).replace(
+        "| X       | 1.2.840.10008.5.1.4.39.4| PaletteGet        |",
+        "| X       | 1.2.840.10008.5.1.4.39.4  PaletteGet        |",
+    )
+    assert problems(text) == [
+        "pg.rst:9: 1.2.840.10008.5.1.4.39.2 is listed twice (first on line 7)",
+        "pg.rst:11: one cell spans two columns that hold different values",
+    ]
+
+
+def test_output_does_not_depend_on_how_the_spec_path_is_spelled(tmp_path: Path) -> None:
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    text = SPANNED.replace("| Unable to process      |", "| ...                    |")
+    (spec / "pg.rst").write_text(text, encoding="utf-8")
+    relative = servicegen("generate", "--spec", "spec", "--out", "a", cwd=tmp_path)
+    absolute = servicegen(
+        "generate", "--spec", str(spec), "--out", str(tmp_path / "b"), cwd=tmp_path
+    )
+    assert relative.returncode == absolute.returncode == 0, relative.stderr + absolute.stderr
+    for produced in (tmp_path / "a").rglob("*"):
+        if produced.is_file():
+            twin = tmp_path / "b" / produced.relative_to(tmp_path / "a")
+            assert produced.read_bytes() == twin.read_bytes(), produced
+    module = (tmp_path / "a" / "pg.py").read_text(encoding="utf-8")
+    assert "INFO" not in module and "spec/" not in module and '"..."' in module, module
+
+
+# 10. Exact text in code and docs ------------------------------------------------------------
+
+
+def test_invisible_characters_are_escaped_exactly_in_docstrings(tmp_path: Path) -> None:
+    title = "Zero\u200bWidth \u202eRTL\u202c Soft\u00adHyphen"
+    model = parse_page("\ufeff" + page("Done", title=title), "pg.rst")
+    assert model.title == title  # the byte order mark is no part of the title
+    module = render.render([model])["pg.py"]
+    docstring = ast.get_docstring(ast.parse(module))
+    assert docstring is not None and docstring.startswith(title + ":"), docstring
+    assert "\u200b" not in module and "\\u200b" in module  # escaped, not raw and not mangled
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x07", "\x7f", "\x9b", "\u2028", "\x0c"])
+def test_a_control_character_in_a_page_is_refused_at_its_line(char: str) -> None:
+    text = page("Done", f"Bad{char}text")
+    line = text.split("\n").index(f"     - Bad{char}text") + 1 if char != "\u2028" else 0
+    found = problems(text)
+    assert len(found) == 1 and f"character {char!r} is not allowed" in found[0], found
+    if line:
+        assert found[0].startswith(f"pg.rst:{line}:"), found
+
+
+# 12. Never a traceback: deep nesting -----------------------------------------------------------
+
+
+def deep(kind: str, depth: int = 200) -> str:
+    if kind == "list":
+        body = "\n".join("  " * n + "- item" for n in range(depth))
+    else:
+        body = "\n".join("  " * n + "quoted\n" for n in range(depth))
+    return page("Done", intro=body)
+
+
+@pytest.mark.parametrize("kind", ["list", "quote"])
+def test_nesting_too_deep_for_docutils_is_one_line_in_every_command(
+    kind: str, tmp_path: Path
+) -> None:
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    (spec / "pg.rst").write_text(deep(kind), encoding="utf-8")
+    one_line_refusal(servicegen("generate", "--spec", "spec", cwd=tmp_path), "spec/pg.rst:")
+    one_line_refusal(servicegen("check", "--spec", "spec", cwd=tmp_path), "spec/pg.rst:")
+    one_line_refusal(servicegen("model", "spec/pg.rst", cwd=tmp_path), "spec/pg.rst:")
+    for command in (("lint", "spec"), ("audit", "--spec", "spec"), ("diff", "spec", "spec")):
+        result = servicegen(*command, cwd=tmp_path)
+        assert "Traceback" not in result.stderr and result.returncode in (0, 1, 2), result.stderr
+
+
+# 13. Every docutils problem, each at its line ----------------------------------------------------
+
+
+def test_every_docutils_problem_is_reported_with_its_line() -> None:
+    broken = "+------+\n| cell |\n"  # a grid table without its bottom border
+    text = page("Done", intro=f"{broken}\n" + "Text.\n\n" * 40 + broken)
+    found = problems(text)
+    assert len(found) == 2, found
+    lines = [int(line.split(":")[1]) for line in found]
+    assert lines[1] - lines[0] >= 80, found
+
+
+# 15. Reading grows like docutils' own parse, not quadratically ---------------------------------
+
+
+def calls_into(module_file: str, text: str) -> int:
+    """How many Python calls ``parse_page(text)`` makes into functions of ``module_file``."""
+    count = 0
+
+    def profile(frame: object, event: str, arg: object) -> None:
+        nonlocal count
+        if event == "call" and frame.f_code.co_filename == module_file:  # type: ignore[attr-defined]
+            count += 1
+
+    sys.setprofile(profile)
+    try:
+        parse_page(text, "pg.rst")
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+def test_status_table_reading_makes_a_linear_number_of_calls() -> None:
+    def table(rows: int) -> str:
+        return page(*(f"Row {n}" for n in range(rows)))
+
+    small, large = (calls_into(parser.__file__, table(rows)) for rows in (300, 1200))
+    # Linear: four times the rows, about four times the calls (a pair-wise overlap check
+    # made sixteen times as many).
+    assert large < 5 * small, (small, large)
+
+
+# Properties ------------------------------------------------------------------------------------
+
+CELL_TEXT = (
+    st.text(
+        alphabet=st.one_of(
+            st.sampled_from(list("*`_|:.-=+#>[]<\\()!?'\"~^ 0123456789abcXYZ")),
+            st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs")),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+
+
+def subsequence(needle: str, haystack: str) -> bool:
+    """Whether ``needle``'s non-space characters occur in ``haystack`` in order."""
+    rest = iter(haystack)
+    return all(char in rest for char in needle if not char.isspace())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cell=CELL_TEXT)
+def test_random_cell_text_never_leaks_a_message_and_round_trips(cell: str) -> None:
+    text = page("Done", cell)
+    try:
+        model = parse_page(text, "pg.rst")
+    except SpecError as exc:
+        assert exc.lines() and all(line.startswith("pg.rst:") for line in exc.lines())
+        return
+    status = model.status_tables[0].statuses[1]
+    # docutils drops markup but never adds text: anything more is a message read as text.
+    assert subsequence(status.description, cell), (cell, status.description)
+    rst = PAGE_RST.render(page=model, source_name="pg.rst")
+    assert without_lines(parse_page(rst, "pg.rst")) == without_lines(model)
+    html = rst_to_html(rst)  # raises on any docutils complaint
+    assert "System Message" not in html
+
+
+PAGE_RST = render.environment().get_template("page.rst.j2")
+"""The docs' RST template alone: the property needs no Python rendered and formatted."""
+
+
+RST_ISH = st.text(alphabet=st.sampled_from(list("+-=|*`_:.<> \n\t\\0x1aAbé…\u200b\x00\x1b")))
+NESTED = st.tuples(st.sampled_from(["- ", "> ", "1. ", "* "]), st.integers(1, 400)).map(
+    lambda marker_depth: (marker_depth[0] * marker_depth[1] + "x\n").encode()
+)
+"""Markup nested up to 400 deep: docutils' recursion limit lies on the way."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.one_of(st.binary(max_size=400), RST_ISH.map(str.encode), NESTED))
+def test_random_bytes_as_a_page_never_give_a_traceback(data: bytes) -> None:
+    try:
+        reading = examine_bytes(data, "pg.rst")
+    except SpecError as exc:
+        assert all(line.startswith("pg.rst:") for line in exc.lines())
+        return
+    if not reading.problems and (reading.page.sop_classes or reading.page.status_tables):
+        render.render([reading.page])
