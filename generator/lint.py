@@ -18,10 +18,12 @@ from typing import Any
 
 from pydicom._uid_dict import UID_dictionary
 
-from generator.annex_c import annex_c_class
-from generator.errors import ServicegenError, SpecError
+from generator.annex_c import annex_c_classes
+from generator.errors import SpecError
 from generator.model import Dimse, Page, Status, StatusTable, code_text
+from generator.pages import page_paths
 from generator.parser import examine_page
+from generator.views import service_view
 
 
 class Severity(str, Enum):
@@ -52,6 +54,7 @@ RULES = {
         Rule("SG202", Severity.WARNING, "UID retired"),
         Rule("SG203", Severity.INFO, "keyword differs from pydicom's"),
         Rule("SG301", Severity.ERROR, "names another DIMSE service's callback or event"),
+        Rule("SG302", Severity.WARNING, "handler sends a code the tables lack"),
         Rule("SG401", Severity.ERROR, "UID differs from pynetdicom's"),
         Rule("SG402", Severity.WARNING, "keyword differs from pynetdicom's"),
         Rule("SG403", Severity.WARNING, "SOP class unknown to pynetdicom"),
@@ -90,15 +93,6 @@ class Finding:
         }
 
 
-def page_paths(target: Path) -> list[Path]:
-    """``target`` itself if it is a file, else every ``*.rst`` below it, sorted."""
-    if target.is_file():
-        return [target]
-    if target.is_dir():
-        return sorted(target.rglob("*.rst"))
-    raise ServicegenError(f"{target}: no such page or directory")
-
-
 def read_leniently(target: Path) -> tuple[list[Page], list[Finding]]:
     """The pages at ``target`` with every row the model can hold, and an SG001 finding for each
     page that cannot be read at all and an SG002 for each row the generator would refuse."""
@@ -132,11 +126,12 @@ def lint_page(page: Page) -> Iterator[Finding]:
         for status in table.statuses:
             yield from _annex_c(page, status)
             yield from _other_service(page, table, status)
+    yield from _unlisted_roles(page)
     yield from _registry(page)
 
 
 def _annex_c(page: Page, status: Status) -> Iterator[Finding]:
-    classes = {annex_c_class(code) for code in range(status.first, status.last + 1)}
+    classes = annex_c_classes(status.first, status.last)
     if None in classes:
         what = "includes codes" if status.is_range else "is a code"
         yield Finding(
@@ -176,6 +171,30 @@ def _other_service(page: Page, table: StatusTable, status: Status) -> Iterator[F
             f"0x{status.first:04X} in a {table.dimse.value} table names {match.group(0)},"
             f" {named.value}'s {'event' if match.group(2) else 'callback'}",
         )
+
+
+_UNLISTED = {
+    "success": ("success", "a 0x0000 Success row"),
+    "failure": ("a backend error", "a catch-all failure row (0xC000 to 0xCFFF, or 0x0110)"),
+}
+
+
+def _unlisted_roles(page: Page) -> Iterator[Finding]:
+    """A generated handler answers success with 0x0000 and a backend error with the page's
+    catch-all failure, else PS3.7's general 0x0110: a code sent but documented nowhere on the
+    page when its tables lack it."""
+    for dimse in dict.fromkeys(table.dimse for table in page.status_tables):
+        line = next(table.line for table in page.status_tables if table.dimse is dimse)
+        for role in service_view(page, dimse).roles.values():
+            if role.status is None:
+                outcome, row = _UNLISTED[role.name]
+                yield Finding(
+                    page.source,
+                    line,
+                    "SG302",
+                    f"the generated {dimse.value} handler answers {outcome} with "
+                    f"0x{role.code:04X}, which the page's {dimse.value} tables lack; add {row}",
+                )
 
 
 def _registry(page: Page) -> Iterator[Finding]:

@@ -6,7 +6,10 @@ tests, compared with ``==`` and printed as JSON by ``servicegen model``.
 
 from __future__ import annotations
 
+import keyword
 import re
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -189,29 +192,61 @@ class Page:
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 MAX_NAME_WORDS = 8
+_LAST_LEVEL = 2
 
 
-def member_names(statuses: tuple[Status, ...]) -> dict[Status, str]:
-    """Stable enum member names for ``statuses``, derived from their descriptions.
+def member_names(statuses: Iterable[Status]) -> dict[Status, str]:
+    """Enum member names for one service's merged rows (each ``(first, last)`` at most once).
 
     The rule, documented in the README: apostrophes are dropped, the description's first
     ``MAX_NAME_WORDS`` runs of ASCII letters and digits are upper-cased and joined by ``_``
     (``_`` is prefixed when that starts with a digit; ``STATUS`` stands in for an empty name).
-    Every row whose name two or more rows share gets ``_<first code as 4 hex digits>`` appended,
-    so a name never depends on which rows come before it.
+    While rows share a name, every one of them is qualified one level further: first
+    ``_<first code as 4 hex digits>`` (``OUT_OF_RESOURCES_A701``), then ``_0x<first>`` and, for a
+    range, ``_0x<last>``. The lower-case ``x`` of that last level appears in no other level's
+    names, and the codes make it unique among its own, so the names are unique for any
+    descriptions; each depends only on the set of rows, never on their order, and a name no
+    other row shares is left as it is.
     """
-    base: dict[Status, str] = {}
-    for status in statuses:
-        words = _WORD.findall(status.description.replace("'", "").replace("\u2019", ""))
-        name = "_".join(words[:MAX_NAME_WORDS]).upper() or "STATUS"
-        base[status] = "_" + name if name[0].isdigit() else name
-    counts: dict[str, int] = {}
-    for name in base.values():
-        counts[name] = counts.get(name, 0) + 1
-    return {
-        status: f"{name}_{status.first:04X}" if counts[name] > 1 else name
-        for status, name in base.items()
-    }
+    bases = {status: _base_name(status.description) for status in statuses}
+    levels = dict.fromkeys(bases, 0)
+    while True:
+        names = {status: _qualified(base, status, levels[status]) for status, base in bases.items()}
+        holders: dict[str, list[Status]] = {}
+        for status, name in names.items():
+            holders.setdefault(name, []).append(status)
+        shared = [s for group in holders.values() if len(group) > 1 for s in group]
+        if all(levels[status] == _LAST_LEVEL for status in shared):
+            return names  # unique unless two rows have one (first, last): the caller refuses that
+        for status in shared:
+            levels[status] = min(levels[status] + 1, _LAST_LEVEL)
+
+
+def _base_name(description: str) -> str:
+    words = _WORD.findall(description.replace("'", "").replace("\u2019", ""))
+    name = "_".join(words[:MAX_NAME_WORDS]).upper() or "STATUS"
+    return "_" + name if name[0].isdigit() else name
+
+
+def _qualified(base: str, status: Status, level: int) -> str:
+    if level == 0:
+        return base
+    if level == 1:
+        return f"{base}_{status.first:04X}"
+    return f"{base}_0x{status.first:04X}" + (f"_0x{status.last:04X}" if status.is_range else "")
+
+
+def is_member_name(name: str) -> bool:
+    """Whether an enum member can be called ``name`` and mean itself: an identifier in NFKC form
+    that is no keyword, not ``_sunder_`` or ``__dunder__`` (``enum`` reserves those) and not
+    ``__private`` (the class body would mangle it)."""
+    return (
+        name.isidentifier()
+        and not keyword.iskeyword(name)
+        and unicodedata.normalize("NFKC", name) == name
+        and not name.startswith("__")
+        and not (name.startswith("_") and name.endswith("_"))
+    )
 
 
 def code_text(status: Status) -> str:

@@ -9,10 +9,15 @@ writer run in ``finish``.
 
 from __future__ import annotations
 
-import ast
 import hashlib
-from collections import Counter
-from collections.abc import Iterable, Mapping
+import keyword
+import os
+import symtable
+import traceback
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +25,22 @@ import jinja2
 
 from generator import BUILTIN_TEMPLATES
 from generator.annex_c import ANNEX_C
-from generator.errors import Problem, SpecError, TemplateError
+from generator.errors import Problem, ServicegenError, SpecError, TemplateError
 from generator.finish import Finisher
 from generator.html import uid_name
 from generator.model import Page, code_text
 from generator.pysource import docstring, pyargs, pydef, pyfit, pyrepr, pytuple
-from generator.rst_text import escape_inline, grid_table, text_width
+from generator.rst_text import embedded_uri, escape_inline, grid_table, text_width
 from generator.views import service_view
+from generator.writer import MANIFEST
 
 PAGE_TEMPLATES = {
     "page.py.j2": "{stem}.py",
     "page.rst.j2": "docs/{stem}.rst",
 }
 """Templates rendered once per page, and the output path each renders to."""
+PAGE_HTML = "docs/{stem}.html"
+"""The page's HTML, which docutils writes from its RST."""
 SITE_TEMPLATES = {"index.html.j2": "docs/index.html", "style.css.j2": "docs/style.css"}
 """Templates rendered once for all pages together."""
 
@@ -48,8 +56,15 @@ def underline(title: str, char: str) -> str:
 
 
 def environment(templates: Path | None = None) -> jinja2.Environment:
-    """The Jinja environment: a user's ``templates`` directory first, then the built-in one."""
+    """The Jinja environment: a user's ``templates`` directory first, then the built-in one. A
+    template there that cannot be read would silently give way to the built-in one of its
+    name, so it is an error."""
     search = [str(templates)] if templates is not None else []
+    for folder, _, files in os.walk(search[0] if search else "", followlinks=True):
+        for name in files:
+            path = os.path.join(folder, name)
+            if name.endswith(".j2") and not os.path.isfile(path):
+                raise TemplateError(f"{path}: not a readable file")
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([*search, str(BUILTIN_TEMPLATES)]),
         undefined=jinja2.StrictUndefined,
@@ -63,6 +78,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         underline=underline,
         uid_name=uid_name,
         code_text=code_text,
+        uri=embedded_uri,
     )
     env.globals.update(
         pyfit=pyfit, pytuple=pytuple, pyargs=pyargs, pydef=pydef, grid_table=grid_table
@@ -71,7 +87,8 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
 
 
 def _template_names(env: jinja2.Environment) -> list[str]:
-    return sorted(set(env.list_templates(filter_func=lambda name: name.endswith(".j2"))))
+    with _template_errors("templates"):
+        return sorted(set(env.list_templates(filter_func=lambda name: name.endswith(".j2"))))
 
 
 def templates_digest(env: jinja2.Environment) -> str:
@@ -79,9 +96,31 @@ def templates_digest(env: jinja2.Environment) -> str:
     digest = hashlib.sha256()
     assert env.loader is not None
     for name in _template_names(env):
-        source, _, _ = env.loader.get_source(env, name)
+        with _template_errors(name):
+            source, _, _ = env.loader.get_source(env, name)
         digest.update(name.encode() + b"\0" + source.encode("utf-8") + b"\0")
     return digest.hexdigest()
+
+
+@contextmanager
+def _template_errors(template: str) -> Iterator[None]:
+    """Any failure of a template (a user's ``--templates`` are code: a syntax error, a
+    ``ZeroDivisionError``, a recursive include, bytes that are not UTF-8, a dangling link) as
+    one ``TemplateError`` naming the template file and line, never a traceback."""
+    try:
+        yield
+    except ServicegenError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see above
+        where = template
+        if isinstance(exc, jinja2.TemplateSyntaxError):
+            where = f"{exc.filename or exc.name or template}:{exc.lineno}"
+        else:
+            frames = traceback.extract_tb(exc.__traceback__)
+            inside = [f for f in frames if f.filename.endswith(".j2")]
+            if inside:
+                where = f"{inside[-1].filename}:{inside[-1].lineno}"
+        raise TemplateError(f"{where}: {type(exc).__name__}: {exc}") from None
 
 
 def render(
@@ -111,15 +150,29 @@ def render(
 def _render_all(
     env: jinja2.Environment, digest: str, pages: Iterable[Page], finisher: Finisher
 ) -> dict[str, str]:
+    runtime = {
+        name: name[: -len(".j2")]
+        for name in _template_names(env)
+        if name.endswith(".py.j2") and name not in PAGE_TEMPLATES
+    }
+    paths = _Paths(
+        {
+            "py.typed": "servicegen",
+            MANIFEST: "servicegen",
+            **{target: template for template, target in SITE_TEMPLATES.items()},
+            **{target: template for template, target in runtime.items()},
+        }
+    )
     outputs: dict[str, str] = {"py.typed": ""}
     views = []
     problems: list[Problem] = []
     try:
         for page in pages:
-            if problems:
-                continue  # nothing will be written; reading on reports every bad page
             try:
-                views.append(_render_page(env, digest, page, finisher, outputs))
+                if problems:
+                    paths.claim(page)  # nothing will be written; still report every bad page
+                else:
+                    views.append(_render_page(env, digest, page, finisher, outputs, paths))
             except SpecError as exc:
                 problems.extend(exc.problems)
     except SpecError as exc:
@@ -129,11 +182,9 @@ def _render_all(
     views.sort(key=lambda view: view["page"].stem)
     for template, target in SITE_TEMPLATES.items():
         outputs[target] = _render_one(env, template, {"pages": views}, target, finisher)
-    for name in _template_names(env):
-        if name.endswith(".py.j2") and name not in PAGE_TEMPLATES:
-            target = name[: -len(".j2")]
-            context = {"pages": views, "annex_c": ANNEX_C}
-            outputs[target] = _render_one(env, name, context, target, finisher)
+    for template, target in runtime.items():
+        context = {"pages": views, "annex_c": ANNEX_C}
+        outputs[target] = _render_one(env, template, context, target, finisher)
     outputs.update(finisher.results())
     return dict(sorted(outputs.items()))
 
@@ -144,8 +195,10 @@ def _render_page(
     page: Page,
     finisher: Finisher,
     outputs: dict[str, str],
+    paths: _Paths,
 ) -> dict[str, Any]:
     """Render ``page``'s own outputs into ``outputs``; its view, for the templates of all pages."""
+    targets = paths.claim(page)
     services = [
         service_view(page, dimse) for dimse in dict.fromkeys(t.dimse for t in page.status_tables)
     ]
@@ -157,44 +210,99 @@ def _render_page(
         "backend_methods": list(dict.fromkeys(m for s in services for m in s.methods)),
         "status_count": sum(len(t.statuses) for t in page.status_tables),
     }
-    for template, target in PAGE_TEMPLATES.items():
-        path = target.format(stem=page.stem)
+    _refuse_clashes(env, page, context)
+    for template, path in targets.items():
         outputs[path] = _render_one(env, template, context, path, finisher)
-        if path.endswith(".py"):
-            _refuse_clashes(page, outputs[path])  # the template's text, before black
-    finisher.submit(f"docs/{page.stem}.html", "html", outputs[f"docs/{page.stem}.rst"], "")
+    html = PAGE_HTML.format(stem=page.stem)
+    finisher.submit(html, "html", outputs[PAGE_TEMPLATES["page.rst.j2"].format(stem=page.stem)], "")
     return context
 
 
-def _module_bindings(source: str) -> Counter[str]:
-    """How often each name is bound at the top level of a module (imports, assignments, defs)."""
-    counts: Counter[str] = Counter()
-    for node in ast.parse(source).body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            counts.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            counts[node.name] += 1
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            counts.update(t.id for t in targets if isinstance(t, ast.Name))
-    return counts
+class _Paths:
+    """Who writes each output path, so no file is written twice: a page whose output would be
+    another page's, or a file the generator writes itself, is refused. Paths are compared
+    case-folded, as macOS and Windows file systems compare names."""
+
+    def __init__(self, own: Mapping[str, str]) -> None:
+        self._writers = {path.casefold(): (path, writer) for path, writer in own.items()}
+
+    def claim(self, page: Page) -> dict[str, str]:
+        """``page``'s outputs, template -> path, each the page's alone from now on."""
+        fault = _stem_fault(page.stem)
+        if fault:
+            raise SpecError(page.source, 1, f"file name {page.stem!r} {fault}")
+        targets = {t: path.format(stem=page.stem) for t, path in PAGE_TEMPLATES.items()}
+        paths = [*targets.values(), PAGE_HTML.format(stem=page.stem)]
+        for path in paths:
+            if path.casefold() in self._writers:
+                other, writer = self._writers[path.casefold()]
+                same = "" if other == path else f" as {other}, one file where case is ignored"
+                raise SpecError(
+                    page.source, 1, f"its output {path} is also written by {writer}{same}"
+                )
+        self._writers.update((path.casefold(), (path, page.source)) for path in paths)
+        return targets
 
 
-def _refuse_clashes(page: Page, module_source: str) -> None:
-    """A SOP class keyword must name its own constant and nothing else the template binds
-    (``UID``, ``Backend``, ``CFindStatus``, ...), or one would silently replace the other."""
+def _stem_fault(stem: str) -> str | None:
+    """Why a page's file name cannot name its module, or None: ``from package import <stem>``
+    must find it, as Python spells it after NFKC normalisation."""
+    if not stem.isidentifier() or keyword.iskeyword(stem):
+        return "is no Python module name"
+    if stem.startswith("_"):
+        return "starts with '_', which the generated package keeps for its own modules"
+    normal = unicodedata.normalize("NFKC", stem)
+    if normal != stem:
+        return f"is not in NFKC form, so Python would import it as {normal!r}"
+    return None
+
+
+_STAND_IN = "servicegen_sop_class_"
+
+
+def _global_names(source: str) -> set[str]:
+    """Every name of a module's global scope: bound or read at its top level, or read from it by
+    a function or class body."""
+    table = symtable.symtable(source, "<module>", "exec")
+    names = {symbol.get_name() for symbol in table.get_symbols()}
+    nested = list(table.get_children())
+    while nested:
+        scope = nested.pop()
+        names.update(symbol.get_name() for symbol in scope.get_symbols() if symbol.is_global())
+        nested.extend(scope.get_children())
+    return names
+
+
+def _refuse_clashes(env: jinja2.Environment, page: Page, context: Mapping[str, Any]) -> None:
+    """A SOP class keyword names a module-level constant that ``from module import *`` exports,
+    so it must not be a name the module holds or reads for anything else (``UID``, ``Backend``,
+    ``CFindStatus``; the parser refuses ``_`` names and builtins). Which names those are, the
+    template tells: the module is rendered again with stand-ins for the keywords."""
+    if not page.sop_classes:
+        return
+    sops = tuple(replace(sop, keyword=f"{_STAND_IN}{n}") for n, sop in enumerate(page.sop_classes))
+    stand_ins = {sop.keyword for sop in sops}
+    text = _render_text(env, "page.py.j2", {**context, "page": replace(page, sop_classes=sops)})
     try:
-        bindings = _module_bindings(module_source)
+        used = _global_names(text) - stand_ins
     except SyntaxError:
         return  # black reports the template's broken Python with its own message
-    for sop in page.sop_classes:
-        if bindings[sop.keyword] > 1:
-            raise SpecError(
-                page.source,
-                sop.line,
-                f"SOP class keyword {sop.keyword!r} clashes with a name the generated module "
-                "defines",
-            )
+    problems = [
+        Problem(
+            page.source,
+            sop.line,
+            f"SOP class keyword {sop.keyword!r} clashes with a name the generated module defines",
+        )
+        for sop in page.sop_classes
+        if sop.keyword in used
+    ]
+    if problems:
+        raise SpecError.of(problems)
+
+
+def _render_text(env: jinja2.Environment, template: str, context: Mapping[str, Any]) -> str:
+    with _template_errors(template):
+        return env.get_template(template).render(context)
 
 
 def _render_one(
@@ -206,10 +314,7 @@ def _render_one(
 ) -> str:
     """Render ``template``; Python goes on to ``finisher`` for black, and the text returned is
     the template's until ``finisher.results()`` replaces it."""
-    try:
-        text = env.get_template(template).render(context)
-    except jinja2.TemplateError as exc:
-        raise TemplateError(f"{template}: {exc}") from None
+    text = _render_text(env, template, context)
     if path.endswith(".py"):
         finisher.submit(path, "python", text, template)
     return text

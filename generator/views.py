@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from generator.annex_c import annex_c_class
 from generator.errors import SpecError
-from generator.model import Category, Dimse, Page, Status, member_names
+from generator.model import Dimse, Page, Status, code_text, is_member_name, member_names
 
 
 @dataclass(frozen=True)
@@ -18,23 +19,51 @@ class BackendMethod:
 
 
 @dataclass(frozen=True)
+class Role:
+    """A code sent for one outcome: by the handler itself, or by pynetdicom because of what the
+    handler yielded (a consequence)."""
+
+    name: str
+    code: int
+    status: Status | None
+    """The page's row for the code, or None when the page's tables lack it."""
+    expression: str
+    """The code in the generated module: ``CFindStatus.UNABLE_TO_PROCESS``, or ``0x0110``."""
+
+    @property
+    def summary(self) -> str:
+        """The handler docstring's line for this code: which code, and when it is sent."""
+        if self.status is None:
+            what = f"0x{self.code:04X} ({_GENERAL[self.name][1]}, not in the page's tables)"
+        else:
+            label = self.status.category.value
+            known = annex_c_class(self.code)
+            if known is not None and known is not self.status.category:
+                label += f" on the page, {known.value} in PS3.7 Annex C"
+            codes = f"0x{self.status.first:04X}"
+            if self.status.is_range:
+                codes += f"-0x{self.status.last:04X}"
+            what = f"``{self.expression}`` ({codes}, {label})"
+        return f"{what}: {_ROLE_DOCS[self.name]}"
+
+
+@dataclass(frozen=True)
 class Service:
     """What the page template needs of one DIMSE service: names, merged rows, handler shape."""
 
     dimse: Dimse
     members: tuple[tuple[str, Status], ...]
-    roles: Mapping[str, str]
-    """The ``_handlers.Roles`` fields: the codes the handler itself chooses, by member name."""
-    consequences: Mapping[str, str]
+    roles: Mapping[str, Role]
+    """The ``_handlers.Roles`` fields: the codes the handler itself chooses."""
+    consequences: Mapping[str, Role]
     """Codes pynetdicom sends because of what the handler yielded (0xB000, 0xA801)."""
-    runtime: str
     params: str
     returns: str
     methods: tuple[BackendMethod, ...]
 
     @property
     def enum_name(self) -> str:
-        return "".join(part.capitalize() for part in self.dimse.value.split("-")) + "Status"
+        return enum_name(self.dimse)
 
     @property
     def table_name(self) -> str:
@@ -45,19 +74,30 @@ class Service:
         return f"handle_{self.dimse.ident.lower()}"
 
     @property
+    def runtime(self) -> str:
+        """The ``_handlers`` function the handler delegates to (``c_find``)."""
+        return self.dimse.ident.lower()
+
+    @property
     def uses_backend(self) -> bool:
         return "backend" in self.params
 
     @property
-    def args(self) -> str:
-        return "event, backend" if self.uses_backend else "event"
+    def sent(self) -> tuple[Role, ...]:
+        """Every code a request to this handler can be answered with because of it."""
+        return (*self.roles.values(), *self.consequences.values())
 
     @property
-    def roles_by_member(self) -> dict[str, str]:
-        outcomes = {**self.roles, **self.consequences}
-        return {member: _ROLE_DOCS[role] for role, member in outcomes.items()}
+    def unsent(self) -> tuple[Status, ...]:
+        """The page's rows no outcome of the handler sends: pynetdicom's own or the peer's."""
+        sent = {role.status for role in self.sent}
+        return tuple(status for _, status in self.members if status not in sent)
 
 
+_GENERAL = {"success": (0x0000, "Success"), "failure": (0x0110, "Processing failure")}
+"""PS3.7's general codes for success and failure, which every handler must be able to send: sent
+even where the page's tables lack a code of that meaning (pynetdicom itself answers a failed
+N-service handler with 0x0110), and reported by ``lint`` (SG302)."""
 _ROLE_DOCS = {
     "success": "sent when the request completes",
     "failure": "sent when the backend raises",
@@ -67,6 +107,9 @@ _ROLE_DOCS = {
     "unknown_destination": "sent by pynetdicom when the backend knows no such destination",
     "no_such_instance": "sent when the backend finds no such instance",
 }
+_UNABLE_TO_PROCESS = (0xC000, 0xCFFF)
+"""PS3.7 Annex C's failure class "Unable to process": its widest range on a page, else its first
+code alone, is the page's catch-all failure."""
 
 _N_PARAMS = "event: Event, backend: Backend"
 _N_RETURNS = "tuple[int, Dataset | None]"
@@ -166,63 +209,87 @@ _SHAPES: dict[Dimse, tuple[str, str, tuple[BackendMethod, ...]]] = {
 }
 
 
-def _pick(members: Sequence[tuple[str, Status]], category: Category, *preferred: int) -> str | None:
-    """The member of ``category`` whose first code comes first in ``preferred``, else the first
-    member of that category at all."""
-    of_category = [(name, s) for name, s in members if s.category is category]
-    for code in preferred:
-        for name, status in of_category:
-            if status.first == code:
-                return name
-    return of_category[0][0] if of_category else None
+def enum_name(dimse: Dimse) -> str:
+    """The name of ``dimse``'s status enum (``CFindStatus``)."""
+    return "".join(part.capitalize() for part in dimse.value.split("-")) + "Status"
 
 
-def _failure(members: Sequence[tuple[str, Status]]) -> str | None:
-    """The catch-all failure: a range such as 0xC000 to 0xCFFF ("Unable to process") if the page
-    has one, else 0x0110 (Processing failure), else the first failure in 0xCxxx, else any."""
-    for name, status in members:
-        if status.category is Category.FAILURE and status.is_range:
-            return name
-    failures = [(name, s) for name, s in members if s.category is Category.FAILURE]
-    for name, status in failures:
-        if status.first == 0x0110 or 0xC000 <= status.first <= 0xCFFF:
-            return name
-    return failures[0][0] if failures else None
+def _checked_members(page: Page, dimse: Dimse) -> tuple[tuple[str, Status], ...]:
+    """``dimse``'s rows with their enum member names, each proven unique and usable here, so a
+    broken invariant is an error naming the row, never a module that cannot be imported."""
+    statuses = page.statuses(dimse)
+    names = member_names(statuses)
+    seen: dict[str, Status] = {}
+    for status in statuses:
+        name = names[status]
+        if not is_member_name(name) or name in seen:
+            raise SpecError(
+                page.source,
+                status.line,
+                f"{dimse.value} status {code_text(status)} would be enum member {name!r}, "
+                "which is not a unique Python name (a servicegen bug: please report it)",
+            )
+        seen[name] = status
+    return tuple((names[status], status) for status in statuses)
 
 
-def _exact(members: Sequence[tuple[str, Status]], code: int) -> str | None:
-    return next((name for name, status in members if status.first == code), None)
+def _catch_all(statuses: Sequence[Status]) -> Status | None:
+    """The row a backend error is answered with: the widest range of "Unable to process" codes
+    (the lowest first on a tie), else its first code alone, else 0x0110 (Processing failure).
+    Chosen by code (PS3.7 Annex C's classes), never by the page's category column, and never a
+    code of a specific meaning such as 0xA700 (Out of resources)."""
+    first, last = _UNABLE_TO_PROCESS
+    ranges = [s for s in statuses if s.is_range and first <= s.first and s.last <= last]
+    if ranges:
+        return max(ranges, key=lambda s: (s.last - s.first, -s.first))
+    return _exact(statuses, first) or _exact(statuses, _GENERAL["failure"][0])
+
+
+def _exact(statuses: Sequence[Status], code: int) -> Status | None:
+    """The row of ``code``: its own, else a range named by it (whose member's value it is)."""
+    return min((s for s in statuses if s.first == code), key=lambda s: s.is_range, default=None)
 
 
 def service_view(page: Page, dimse: Dimse) -> Service:
-    """Resolve one DIMSE service of ``page`` into names, roles and the handler's shape."""
-    statuses = page.statuses(dimse)
-    names = member_names(statuses)
-    members = tuple((names[s], s) for s in statuses)
-    roles: dict[str, str | None] = {
-        "success": _pick(members, Category.SUCCESS, 0x0000),
-        "failure": _failure(members),
-        "pending": _pick(members, Category.PENDING, 0xFF00),
-        "cancel": _pick(members, Category.CANCEL, 0xFE00),
-    }
-    consequences: dict[str, str | None] = {}
-    if dimse in (Dimse.C_GET, Dimse.C_MOVE):
-        consequences["warning"] = _pick(members, Category.WARNING, 0xB000)
-    if dimse is Dimse.C_MOVE:
-        consequences["unknown_destination"] = _exact(members, 0xA801)
-    if dimse.value.startswith("N-"):
-        roles["no_such_instance"] = _exact(members, 0x0112)
-    for role in ("success", "failure"):
-        if roles[role] is None:
-            line = next((t.line for t in page.status_tables if t.dimse is dimse), 1)
-            raise SpecError(page.source, line, f"the {dimse.value} tables define no {role} status")
+    """Resolve one DIMSE service of ``page`` into names, roles and the handler's shape.
+
+    Roles are chosen by what a code means, not by the order or category of the page's rows:
+    success 0x0000; failure the catch-all (``_catch_all``); pending 0xFF00 (0xFF01 says optional
+    keys were not supported); cancel 0xFE00; no such instance 0x0112; and what pynetdicom sends
+    because of the handler's yields, 0xB000 for C-GET and C-MOVE and 0xA801 for C-MOVE.
+    """
+    members = _checked_members(page, dimse)
+    statuses = [status for _, status in members]
+    names = {status: name for name, status in members}
+    enum = enum_name(dimse)
     params, returns, methods = _SHAPES[dimse]
+
+    def role(name: str, status: Status | None) -> Role | None:
+        if status is not None:
+            return Role(name, status.first, status, f"{enum}.{names[status]}")
+        if name in _GENERAL:
+            code = _GENERAL[name][0]
+            return Role(name, code, None, f"0x{code:04X}")
+        return None
+
+    found: dict[str, Role | None] = {"success": role("success", _exact(statuses, 0x0000))}
+    if "backend" in params:
+        found["failure"] = role("failure", _catch_all(statuses))
+    if dimse in (Dimse.C_FIND, Dimse.C_GET, Dimse.C_MOVE):
+        found["pending"] = role("pending", _exact(statuses, 0xFF00))
+        found["cancel"] = role("cancel", _exact(statuses, 0xFE00))
+    if dimse.value.startswith("N-"):
+        found["no_such_instance"] = role("no_such_instance", _exact(statuses, 0x0112))
+    consequences: dict[str, Role | None] = {}
+    if dimse in (Dimse.C_GET, Dimse.C_MOVE):
+        consequences["warning"] = role("warning", _exact(statuses, 0xB000))
+    if dimse is Dimse.C_MOVE:
+        consequences["unknown_destination"] = role("unknown_destination", _exact(statuses, 0xA801))
     return Service(
         dimse=dimse,
         members=members,
-        roles={role: member for role, member in roles.items() if member is not None},
-        consequences={role: member for role, member in consequences.items() if member},
-        runtime=dimse.ident.lower(),
+        roles={name: r for name, r in found.items() if r is not None},
+        consequences={name: r for name, r in consequences.items() if r is not None},
         params=params,
         returns=returns,
         methods=methods,

@@ -86,6 +86,14 @@ def test_every_known_fault_is_found_once(capsys: pytest.CaptureFixture[str]) -> 
                     " (pydicom's keyword for its UID is ColorPaletteQueryRetrieveInformationModelFind)"
                 ),
             ),
+            (
+                35,
+                (
+                    "SG302 the generated C-FIND handler answers a backend error with 0x0110,"
+                    " which the page's C-FIND tables lack; add a catch-all failure row"
+                    " (0xC000 to 0xCFFF, or 0x0110)"
+                ),
+            ),
             (40, "SG101 0x0107 is Failure here but Warning in PS3.7 Annex C"),
             (42, "SG102 0x0300 is a code of no class in PS3.7 Annex C"),
             (
@@ -101,6 +109,14 @@ def test_every_known_fault_is_found_once(capsys: pytest.CaptureFixture[str]) -> 
                 (
                     "SG002 unknown category 'Failed' (expected one of Success, Warning, Failure,"
                     " Cancel, Pending)"
+                ),
+            ),
+            (
+                57,
+                (
+                    "SG302 the generated C-GET handler answers a backend error with 0x0110,"
+                    " which the page's C-GET tables lack; add a catch-all failure row"
+                    " (0xC000 to 0xCFFF, or 0x0110)"
                 ),
             ),
             (66, "SG301 0xC411 in a C-GET table names on_c_find, C-FIND's callback"),
@@ -119,7 +135,8 @@ def test_json_carries_severity(capsys: pytest.CaptureFixture[str]) -> None:
         "severity": "warning",
         "message": "pydicom does not know UID 1.2.826.0.1.3680043.9.9999.1",
     }
-    assert [(f["code"], f["severity"]) for f in found][4:6] == [
+    assert [(f["code"], f["severity"]) for f in found][4:7] == [
+        ("SG302", "warning"),
         ("SG101", "error"),
         ("SG102", "warning"),
     ]
@@ -215,6 +232,7 @@ def test_pynetdicoms_own_pages(pynetdicom_pages: Path) -> None:
         "SG201": 2,
         "SG202": 3,
         "SG203": 11,
+        "SG302": 7,
     }
     storage = pynetdicom_pages / "storage_service_class.rst"
     assert [str(f) for f in findings if f.code == "SG201"] == [

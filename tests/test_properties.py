@@ -17,6 +17,7 @@ so the text the page means is known exactly. Then:
 from __future__ import annotations
 
 import ast
+import builtins
 import contextlib
 import importlib
 import io
@@ -256,6 +257,7 @@ def identifiers() -> st.SearchStrategy[str]:
             and not keyword.iskeyword(s)
             and not keyword.issoftkeyword(s)
             and s not in RESERVED
+            and s not in vars(builtins)  # a keyword may not hide a builtin either
         )
     )
 
