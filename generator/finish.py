@@ -1,24 +1,28 @@
 """The costly last step of each output: black for Python, docutils' HTML writer for the docs.
 
-Results are cached per user by sha256 of job and tool, and computed in forked worker processes
-when enough of them miss the cache, while the renderer goes on with the next page.
+black's results are cached per user by sha256 of job and tool, and used only once verified
+against the fresh render; results are computed in forked worker processes when enough of them
+miss the cache, while the renderer goes on with the next page.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import io
 import os
+import re
 import sys
 import threading
 import time
-from pathlib import Path
+import tokenize
 from typing import TYPE_CHECKING
 
 import black
 from black.parsing import InvalidInput
 
 from generator import writer
-from generator.errors import OutputError, TemplateError
+from generator.errors import TemplateError
 from generator.html import rst_to_html
 from generator.pysource import BLACK_MODE
 
@@ -44,6 +48,8 @@ def finish(kind: str, text: str, template: str) -> str | TemplateError:
     except InvalidInput as exc:
         first = str(exc).splitlines()[0]
         return TemplateError(f"{template} rendered Python black cannot parse: {first}")
+    except Exception as exc:  # noqa: BLE001 - black's own failure: one line, not a traceback
+        return TemplateError(f"{template}: black failed: {type(exc).__name__}: {exc}")
 
 
 def unwrap(result: str | TemplateError) -> str:
@@ -73,69 +79,97 @@ def _workers(pages: int) -> int:
     return cpus
 
 
+_RESULTS = "results"
+"""The folder of ``writer.Cache`` that holds results, each named by its 64-hex-digit key."""
+_ENTRY = re.compile("[0-9a-f]{64}")
+_TEMPORARY = writer.temporary_pattern("[0-9a-f]{64}")
+
+
 class _ResultCache:
-    """Results of ``finish`` by sha256 of the job and of ``writer.tool_digest()``, in the
-    per-user cache (``writer.cache_folder()``), so an output whose text did not change costs
-    neither black nor docutils again. Only a cache: what cannot be read or written is absent.
-    Least recently used entries go when there are more than ``LIMIT``."""
+    """black's results by sha256 of the job and of ``writer.tool_digest()``, in the per-user
+    cache (``writer.Cache``), so a module whose text did not change costs no black again. The
+    cache is untrusted, so a hit is used only when it reads as the unformatted render does
+    (``_same_program``). HTML is not cached: nothing short of docutils' own run could verify it.
+    Only a cache: what cannot be read, written or verified is absent. Least recently used
+    entries go when there are more than ``LIMIT``; pruning deletes only regular files named as
+    this class names its entries."""
 
     LIMIT = 4000
-    """About 60 MB of black's and docutils' output: a few thousand pages' worth."""
+    """About 40 MB of black's output: a few thousand pages' worth."""
 
-    def __init__(self, folder: Path, tool: str) -> None:
-        self.folder = folder / "results"
+    def __init__(self, cache: writer.Cache, tool: str) -> None:
+        self.cache = cache
         self.tool = tool
         self.added = 0
 
     @classmethod
     def open(cls) -> _ResultCache | None:
-        folder = writer.cache_folder()
-        if folder is None:
+        cache = writer.Cache.open()
+        if cache is None:
             return None
         try:
-            return cls(folder, writer.tool_digest())
+            return cls(cache, writer.tool_digest())
         except OSError:
+            cache.close()
             return None
+
+    def close(self) -> None:
+        self.cache.close()
 
     def key(self, kind: str, text: str) -> str:
         job = f"{self.tool}\0{kind}\0{text}".encode("utf-8", "surrogatepass")
         return hashlib.sha256(job).hexdigest()
 
-    def get(self, key: str) -> str | None:
-        """The cached text, if its entry is whole: each entry starts with its text's sha256."""
-        entry = self.folder / key
-        try:
-            digest, _, text = entry.read_text(encoding="utf-8").partition("\n")
-            if hashlib.sha256(text.encode("utf-8")).hexdigest() != digest:
-                return None
-            os.utime(entry)
-        except (OSError, UnicodeError):
+    def get(self, kind: str, key: str, render: str) -> str | None:
+        """The cached result of ``render``, if there is one and it is verified."""
+        blob = self.cache.read(f"{_RESULTS}/{key}") if kind == "python" else None
+        if blob is None or not _same_program(render, blob):
             return None
+        try:
+            text = blob.decode("utf-8")
+        except UnicodeError:
+            return None
+        self.cache.touch(f"{_RESULTS}/{key}")
         return text
 
-    def put(self, key: str, text: str) -> None:
-        entry = hashlib.sha256(text.encode("utf-8")).hexdigest() + "\n" + text
-        try:
-            writer.atomic_write(self.folder / key, entry.encode("utf-8"), durable=False)
+    def put(self, kind: str, key: str, text: str) -> None:
+        if kind == "python" and self.cache.write(f"{_RESULTS}/{key}", text.encode("utf-8")):
             self.added += 1
-        except OutputError:
-            pass
 
     def prune(self) -> None:
         """Drop the least recently used entries beyond ``LIMIT``, and temporary files an hour old
         (a killed run's); only after a run added entries, so a warm run costs no listing."""
         if not self.added:
             return
-        try:
-            entries = [(e.stat().st_mtime, e.path) for e in os.scandir(self.folder)]
-            stale = time.time() - 3600
-            for mtime, path in sorted(entries)[: max(0, len(entries) - self.LIMIT)]:
-                os.unlink(path)
-            for mtime, path in entries:
-                if path.endswith(writer.TEMP_SUFFIX) and mtime < stale:
-                    os.unlink(path)
-        except OSError:
-            pass
+        files = self.cache.mtimes(_RESULTS)
+        entries = sorted((mtime, name) for name, mtime in files.items() if _ENTRY.fullmatch(name))
+        doomed = [name for _, name in entries[: max(0, len(entries) - self.LIMIT)]]
+        stale = time.time() - 3600
+        doomed += [
+            name for name, mtime in files.items() if _TEMPORARY.fullmatch(name) and mtime < stale
+        ]
+        for name in doomed:
+            self.cache.remove(f"{_RESULTS}/{name}")
+
+
+def _same_program(render: str, cached: bytes) -> bool:
+    """Whether ``cached`` is the program ``render`` is, as Python reads it: the same source
+    encoding (a coding cookie changes what Python imports, not what ``ast.parse`` of text sees),
+    the same comments in order, and the same AST (black's own safe-mode check). An entry equal to
+    the render, the usual case as the templates emit what black would, needs no parsing."""
+    source = render.encode("utf-8")
+    if cached == source:
+        return True
+    try:
+        return _reading(cached) == _reading(source)
+    except (SyntaxError, ValueError, tokenize.TokenError, RecursionError, MemoryError):
+        return False  # untrusted bytes Python cannot read (a bad cookie, NUL, deep nesting)
+
+
+def _reading(source: bytes) -> tuple[str, list[str], str]:
+    tokens = list(tokenize.tokenize(io.BytesIO(source).readline))
+    comments = [token.string for token in tokens if token.type == tokenize.COMMENT]
+    return tokens[0].string, comments, ast.dump(ast.parse(source))
 
 
 class Finisher:
@@ -158,12 +192,14 @@ class Finisher:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
+        if self._cache is not None:
+            self._cache.close()
 
     def submit(self, path: str, kind: str, text: str, template: str) -> None:
         self._jobs[path] = (kind, text, template)
         if self._cache is not None:
             self._keys[path] = key = self._cache.key(kind, text)
-            cached = self._cache.get(key)
+            cached = self._cache.get(kind, key, text)
             if cached is not None:
                 self._done[path] = cached
                 return
@@ -202,7 +238,7 @@ class Finisher:
                     job = finish(*self._jobs[path])
             out[path] = unwrap(job)
             if path in missed and self._cache is not None:
-                self._cache.put(self._keys[path], out[path])
+                self._cache.put(self._jobs[path][0], self._keys[path], out[path])
         if self._cache is not None:
             self._cache.prune()
         return out
