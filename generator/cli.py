@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import keyword
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from generator import BUILTIN_TEMPLATES, writer
 from generator.console import NORMAL, QUIET, VERBOSE, Console
 from generator.errors import ServicegenError
+from generator.pages import page_paths
 
 if TYPE_CHECKING:
     from generator.model import Page
@@ -105,24 +106,17 @@ def _add_verbosity(command: argparse.ArgumentParser, default: object) -> None:
 def load(spec: Path, console: Console) -> Iterator[Page]:
     """Every page under ``spec`` with tables, one at a time as ``parser.iter_pages`` reads them
     (so rendering overlaps reading); a page with none (an index) is skipped, with a note once
-    every page was read well, so a failing run prints only its errors."""
+    every page was read well, so a failing run prints only its errors. Whether a page's file
+    name can name its outputs, ``render`` decides, where the outputs are assigned."""
     from generator import parser
 
     if not spec.is_dir():
         raise ServicegenError(f"{spec}: no such spec directory")
-    stems: dict[str, str] = {}
     skipped = []
     for page in parser.iter_pages(spec):
         if not (page.sop_classes or page.status_tables):
             skipped.append(page.source)
             continue
-        if not page.stem.isidentifier() or keyword.iskeyword(page.stem):
-            raise ServicegenError(
-                f"{page.source}: file name {page.stem!r} is no Python module name"
-            )
-        if page.stem in stems:
-            raise ServicegenError(f"{page.source}: same module name as {stems[page.stem]}")
-        stems[page.stem] = page.source
         console.detail(
             f"{page.source}: {len(page.sop_classes)} SOP classes, "
             f"{len(page.status_tables)} status tables"
@@ -130,6 +124,16 @@ def load(spec: Path, console: Console) -> Iterator[Page]:
         yield page
     for source in skipped:
         console.note(f"{source}: no SOP class or status table; skipped")
+
+
+def _apart(spec: Path, out: Path) -> None:
+    """Refuse an output folder inside the pages' folder, or the reverse: the generated
+    ``docs/*.rst`` would be read as pages on the next run, or the pages taken for stray output."""
+    spec_dir, out_dir = spec.resolve(), out.resolve()
+    if out_dir.is_relative_to(spec_dir):
+        raise ServicegenError(f"--out {out} is inside --spec {spec}; keep them apart")
+    if spec_dir.is_relative_to(out_dir):
+        raise ServicegenError(f"--spec {spec} is inside --out {out}; keep them apart")
 
 
 def _templates(path: Path | None) -> Path | None:
@@ -145,26 +149,28 @@ def run(argv: Sequence[str] | None = None, console: Console | None = None) -> in
     if args.command == "model":
         from generator import parser
 
-        print(json.dumps(parser.read_page(args.page).to_json(), indent=2, ensure_ascii=False))
+        model = parser.read_page(args.page).to_json()
+        console.report(json.dumps(model, indent=2, ensure_ascii=False) + "\n", in_json=True)
         return 0
     if args.command == "lint":
         from generator import lint
 
         findings = lint.lint(args.target)
-        sys.stdout.write(lint.report(findings, args.format))
+        console.report(lint.report(findings, args.format), in_json=args.format == "json")
         return 1 if findings else 0
     if args.command == "diff":
         from generator import diff
 
         changes = diff.changelog(args.old, args.new)
-        sys.stdout.write(diff.report(changes, args.format))
+        console.report(diff.report(changes, args.format), in_json=args.format == "json")
         return 1 if changes else 0
     if args.command == "audit":
         from generator import audit
 
         findings = audit.audit(args.spec)
-        sys.stdout.write(audit.report(findings, args.format))
+        console.report(audit.report(findings, args.format), in_json=args.format == "json")
         return 1 if findings else 0
+    _apart(args.spec, args.out)
     # Fingerprinted before reading, so a page edited meanwhile cannot be recorded as rendered.
     templates = [t for t in (_templates(args.templates), BUILTIN_TEMPLATES) if t]
     inputs = writer.fingerprint(args.spec, templates) if args.spec.is_dir() else None
@@ -172,19 +178,15 @@ def run(argv: Sequence[str] | None = None, console: Console | None = None) -> in
         return 0
     from generator import render
 
-    count = sum(1 for _ in args.spec.rglob("*.rst"))
+    count = len(page_paths(args.spec)) if args.spec.is_dir() else 0
     console.status(f"servicegen: reading and rendering {count} pages", count)
     outputs = render.render(load(args.spec, console), _templates(args.templates), count=count)
     if args.command == "check":
-        drift = writer.compare(outputs, args.out)
+        drift = writer.compare(outputs, args.out, inputs=inputs)
         for line in drift.lines():
             console.problem(f"{args.out}: {line}")
-        if not drift and inputs is not None:
-            writer.remember(args.out, inputs, outputs)
         return 1 if drift else 0
-    changed = writer.write(outputs, args.out)
-    if inputs is not None:
-        writer.remember(args.out, inputs, outputs)
+    changed = writer.write(outputs, args.out, inputs=inputs)
     for path in changed:
         console.detail(f"{args.out}: changed {path}")
     console.summary(f"{args.out}: {len(changed)} of {len(outputs) + 1} files changed")
@@ -201,6 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``servicegen lint | head -1``): stdout goes nowhere from now on,
+        # so the interpreter's last flush cannot fail with a traceback either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        console.error("output closed before it was all written (broken pipe)")
+        return 2
 
 
 if __name__ == "__main__":

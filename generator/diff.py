@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import ServicegenError
-from generator.lint import page_paths, plural
+from generator.lint import plural
 from generator.model import Dimse, Page, SOPClass, Status, code_text
+from generator.pages import page_paths
 from generator.parser import examine_bytes, examine_page
 
 _REGROUPINGS = {
@@ -89,6 +90,8 @@ def _is_folder(spec: str) -> bool:
     local = Path(spec)
     if local.exists() or ":" not in spec:
         return local.is_dir()
+    if spec.startswith("-"):
+        raise ServicegenError(f"{spec}: a revision cannot start with '-'")
     return _git(spec, "cat-file", "-t", spec).decode().strip() == "tree"
 
 
@@ -117,10 +120,14 @@ def load(spec: str) -> dict[str, Page]:
     }
 
 
-def _git(spec: str, *args: str) -> bytes:
-    """What git prints for ``args``; its last line of complaint as an error if it fails."""
+def _git(spec: str, command: str, *args: str) -> bytes:
+    """What ``git command args`` prints; its last line of complaint as an error if it fails.
+    The last argument is a revision: ``--end-of-options`` keeps git from reading one that
+    starts with ``-`` as an option (``--output=...``), which ``_is_folder`` refuses anyway."""
+    *options, revision = args
+    argv = ["git", command, *options, "--end-of-options", revision]
     try:
-        result = subprocess.run(["git", *args], capture_output=True, check=False, timeout=60)
+        result = subprocess.run(argv, capture_output=True, check=False, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ServicegenError(f"{spec}: git failed: {exc}") from None
     if result.returncode != 0:
@@ -242,15 +249,18 @@ def _overlapping(
     olds: list[Status], news: list[Status]
 ) -> Iterator[tuple[list[Status], list[Status]]]:
     """The rows grouped into sets that overlap one another, each side by code, groups by their
-    first code."""
+    first code; one pass over the rows sorted by code."""
     groups: list[tuple[list[Status], list[Status]]] = []
-    for status in sorted([*olds, *news], key=lambda s: (s.first, s.last)):
-        side = 0 if any(status is s for s in olds) else 1
-        last = groups[-1] if groups else None
-        if last is not None and any(status.first <= s.last for s in (*last[0], *last[1])):
-            last[side].append(status)
-        else:
-            groups.append(([status], []) if side == 0 else ([], [status]))
+    reach = -1
+    """The last code the current group covers."""
+    for status, side in sorted(
+        [(s, 0) for s in olds] + [(s, 1) for s in news],
+        key=lambda item: (item[0].first, item[0].last),
+    ):
+        if not groups or status.first > reach:
+            groups.append(([], []))
+        groups[-1][side].append(status)
+        reach = max(reach, status.last)
     yield from groups
 
 
