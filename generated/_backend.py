@@ -27,17 +27,23 @@ Choices made where the standard leaves room:
   compared.  TimezoneOffsetFromUTC is not applied, and DA/TM pairs are not combined into one
   datetime (that needs Extended Negotiation).
 * An SQ key with no Items, or with one Item whose keys are all universal, is universal.  An
-  SQ key with more than one Item is invalid (PS3.4 allows exactly one) and raises ValueError.
+  SQ key with more than one Item is invalid (PS3.4 allows exactly one) and raises ValueError,
+  as do Items nested more than 16 deep.
 * Empty Value Matching (a key of two QUOTATION MARKs) is not supported.
+
+Keys come from strangers on the network, so no key can make matching slow: an Identifier is
+compiled once per query, not once per instance; wildcards run as a bit-parallel automaton that
+never backtracks (cost linear in the key's length times the value's, and a value of impossible
+length is rejected unread); and a DA/TM/DT key with more "-" than a range holds (one, or three
+for DT, whose UTC offsets carry a sign) is malformed and matches nothing, unparsed.
 """
 
 import copy
-import functools
 import os
 import re
 import struct
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -83,6 +89,16 @@ _TM_DAY = datetime(2000, 1, 1)
 _ONE_US = timedelta(microseconds=1)
 
 _Interval = tuple[datetime, datetime]
+_Bounds = tuple[datetime | None, datetime | None]
+"""A range key's inclusive bounds; None is an open end."""
+
+_Test = Callable[[DataElement], bool]
+"""A compiled key: applied to the instance's element of the same tag."""
+
+_STAR_RUN = re.compile(r"\*{2,}")
+# PS3.4's Information Models nest Sequence keys two or three deep; a bound keeps a hostile
+# Identifier's compile time and recursion small.
+_MAX_SEQUENCE_DEPTH = 16
 
 # What pydicom raises on unreadable or corrupt input; caught so one bad file is just skipped.
 _READ_ERRORS = (
@@ -96,6 +112,7 @@ _READ_ERRORS = (
     AttributeError,
     OverflowError,
     NotImplementedError,
+    RecursionError,
     struct.error,
 )
 
@@ -142,11 +159,6 @@ def _texts(vr: str, element: DataElement) -> list[str]:
     return [_normalize(vr, value) for value in _raw_values(element.value)]
 
 
-def _vr(key: DataElement, target: DataElement) -> str:
-    """Pick the VR to match with; ambiguous dictionary VRs ("US or SS") defer to the instance."""
-    return str(target.VR) if " or " in key.VR else str(key.VR)
-
-
 def _sole_item(key: DataElement) -> Dataset | None:
     """Return the Item of an SQ key, None when it has none, and reject several (C.2.2.2.6)."""
     items = list(key.value or [])
@@ -155,34 +167,71 @@ def _sole_item(key: DataElement) -> Dataset | None:
     return items[0] if items else None
 
 
-def is_universal(key: DataElement) -> bool:
-    """Tell whether a key matches every entity, even one lacking the attribute (C.2.2.2.3).
+def _bits(positions: Iterable[int], size: int) -> int:
+    """An int with the bits at ``positions`` (all below ``size``) set, built in O(size)."""
+    packed = bytearray(size // 8 + 1)
+    for position in positions:
+        packed[position >> 3] |= 1 << (position & 7)
+    return int.from_bytes(packed, "little")
 
-    That is a zero-length value, a lone "*" for wildcard VRs (C.2.2.2.4 Note), an SQ with no
-    Items, or an SQ whose single Item holds only universal keys.
+
+class _Wildcard:
+    """A Wild Card Matching pattern run as a bit-parallel automaton, which never backtracks.
+
+    Bit ``i`` of the state is set while the pattern's first ``i`` characters can have consumed
+    the value read so far. Each value character updates every bit at once with a few integer
+    operations, so a match costs O(len(value) * len(pattern) / word size) whatever the pattern.
+    Runs of "*" collapse to one, and a value shorter than the pattern's other characters (or,
+    without "*", of any other length) is rejected before it is read.
     """
-    if key.VR == "SQ":
-        item = _sole_item(key)
-        return item is None or all(is_universal(sub_key) for sub_key in _keys(item))
-    values = _raw_values(key.value)
-    if key.VR in _STRING_VRS:
-        texts = [_normalize(str(key.VR), value) for value in values]
-        if not any(texts):
-            return True
-        return key.VR in _WILDCARD_VRS and texts == ["*"]
-    return not values
 
+    def __init__(self, pattern: str) -> None:
+        pattern = _STAR_RUN.sub("*", pattern)
+        self._minimum = len(pattern) - pattern.count("*")
+        self._exact = "*" not in pattern
+        positions: dict[str, list[int]] = {}
+        for index, char in enumerate(pattern):
+            positions.setdefault(char, []).append(index)
+        self._size = len(pattern)
+        self._stars = _bits(positions.pop("*", ()), self._size)
+        self._any = _bits(positions.pop("?", ()), self._size)
+        self._positions = positions
+        self._masks: dict[str, int] = {}
+        # A leading "*" may match nothing, so the state after it is live from the start.
+        self._start = 1 | ((1 & self._stars) << 1)
+        self._accept = 1 << self._size
 
-@functools.lru_cache(maxsize=256)
-def _wildcard_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a DICOM wildcard pattern once; queries repeat it for every instance."""
-    parts = (".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
-    return re.compile("".join(parts), re.DOTALL)
+    def _mask(self, char: str) -> int:
+        """The states that consume ``char`` and move on: "?" and literal ``char``s. Built on first
+        use, so a long pattern costs nothing for values the length check already rejected."""
+        mask = self._masks.get(char)
+        if mask is None:
+            literal = self._positions.get(char)
+            mask = (self._any | _bits(literal, self._size)) if literal else self._any
+            self._masks[char] = mask
+        return mask
+
+    def matches(self, value: str) -> bool:
+        """Tell whether the whole of ``value`` matches the pattern."""
+        if len(value) < self._minimum or (self._exact and len(value) != self._minimum):
+            return False
+        stars, state = self._stars, self._start
+        for char in value:
+            # Literals and "?" that accept ``char`` advance; a "*" consumes it and stays.
+            state = ((state & self._mask(char)) << 1) | (state & stars)
+            # A "*" may also stop here, making the state after it live too.
+            state |= (state & stars) << 1
+            if not state:
+                return False
+        return bool(state & self._accept)
 
 
 def wildcard_matches(pattern: str, value: str) -> bool:
-    """Match ``value`` against ``pattern``: "*" is any run of characters, "?" exactly one."""
-    return _wildcard_regex(pattern).fullmatch(value) is not None
+    """Match ``value`` against ``pattern``: "*" is any run of characters, "?" exactly one.
+
+    Never backtracks: the cost is linear in len(pattern) * len(value), whatever the pattern.
+    """
+    return _Wildcard(pattern).matches(value)
 
 
 def _interval(vr: str, text: str) -> _Interval | None:
@@ -300,25 +349,34 @@ def _not_after(first: datetime, second: datetime) -> bool:
     return first <= second
 
 
-def _query_bounds(vr: str, query: str) -> tuple[datetime | None, datetime | None] | None:
+def _query_bounds(vr: str, query: str) -> _Bounds | None:
     """Parse a DA/TM/DT key into inclusive bounds (None = open), or None if it is malformed.
 
     A whole-value parse is tried first because a DT may itself contain "-" as the sign of its
-    UTC offset; only then is each "-" tried as the range separator.
+    UTC offset; only then is each "-" tried as the range separator. A DA or TM range holds one
+    "-" and a DT range at most three (the separator and each bound's offset sign), so a key with
+    more is refused unparsed: the cost stays linear in the key's length.
     """
+    if query.count("-") > (1 if vr in ("DA", "TM") else 3):
+        return None
     single = _interval(vr, query)
     if single is not None:
         return single[0], single[0]
-    for index, char in enumerate(query):
-        if char != "-":
-            continue
+    index = query.find("-")
+    while index >= 0:
         low_text, high_text = query[:index].strip(), query[index + 1 :].strip()
         low = _interval(vr, low_text) if low_text else None
         high = _interval(vr, high_text) if high_text else None
-        if (low is None and low_text) or (high is None and high_text):
-            continue
-        return (low[0] if low else None), (high[1] if high else None)
+        if (low is not None or not low_text) and (high is not None or not high_text):
+            return (low[0] if low else None), (high[1] if high else None)
+        index = query.find("-", index + 1)
     return None
+
+
+def _in_bounds(bounds: _Bounds, start: datetime) -> bool:
+    """Tell whether an instance value starting at ``start`` lies within a key's bounds."""
+    low, high = bounds
+    return (low is None or _not_after(low, start)) and (high is None or _not_after(start, high))
 
 
 def temporal_matches(vr: str, query: str, value: str) -> bool:
@@ -328,118 +386,181 @@ def temporal_matches(vr: str, query: str, value: str) -> bool:
     """
     bounds = _query_bounds(vr, query)
     interval = _interval(vr, value)
-    if bounds is None or interval is None:
-        return False
-    low, high = bounds
-    start = interval[0]
-    return (low is None or _not_after(low, start)) and (high is None or _not_after(start, high))
+    return bounds is not None and interval is not None and _in_bounds(bounds, interval[0])
 
 
-def _string_matches(vr: str, key: DataElement, target: DataElement) -> bool:
-    """Single Value or Wild Card Matching against each value and the joined value."""
-    pattern = "\\".join(_texts(vr, key))
+def _candidates(vr: str, target: DataElement) -> list[str]:
+    """The strings a key is matched against: each value and, if several, all of them joined."""
     values = _texts(vr, target)
-    candidates = values + ["\\".join(values)] if len(values) > 1 else values
-    if vr in _WILDCARD_VRS and ("*" in pattern or "?" in pattern):
-        return any(wildcard_matches(pattern, candidate) for candidate in candidates)
-    return pattern in candidates
+    return values + ["\\".join(values)] if len(values) > 1 else values
 
 
-def _uid_matches(key: DataElement, target: DataElement) -> bool:
+def _string_test(vr: str, key: DataElement) -> _Test | None:
+    """Single Value or Wild Card Matching against each value and the joined value."""
+    texts = _texts(vr, key)
+    if not any(texts):
+        return None
+    pattern = "\\".join(texts)
+    if vr in _WILDCARD_VRS:
+        if pattern == "*":
+            return None
+        if "*" in pattern or "?" in pattern:
+            wildcard = _Wildcard(pattern)
+            return lambda target: any(map(wildcard.matches, _candidates(vr, target)))
+    return lambda target: pattern in _candidates(vr, target)
+
+
+def _uid_test(key: DataElement) -> _Test | None:
     """List of UID Matching (C.2.2.2.2); a single UID is simply a list of one."""
-    wanted = {uid for uid in _texts("UI", key) if uid}
-    return any(uid in wanted for uid in _texts("UI", target))
+    wanted = frozenset(uid for uid in _texts("UI", key) if uid)
+    if not wanted:
+        return None
+    return lambda target: any(uid in wanted for uid in _texts("UI", target))
 
 
-def _temporal_element_matches(vr: str, key: DataElement, target: DataElement) -> bool:
-    """Match DA/TM/DT: any key value against any instance value."""
-    queries = [query for query in _texts(vr, key) if query]
-    values = [value for value in _texts(vr, target) if value]
-    return any(temporal_matches(vr, query, value) for query in queries for value in values)
+def _temporal_test(vr: str, key: DataElement) -> _Test | None:
+    """DA/TM/DT matching: any key value against any instance value. Each distinct key value is
+    parsed once per query; a malformed one matches nothing."""
+    queries = dict.fromkeys(query for query in _texts(vr, key) if query)
+    if not queries:
+        return None
+    ranges = [bounds for query in queries if (bounds := _query_bounds(vr, query)) is not None]
+
+    def test(target: DataElement) -> bool:
+        intervals = (_interval(vr, value) for value in _texts(vr, target) if value)
+        starts = [interval[0] for interval in intervals if interval is not None]
+        return any(_in_bounds(bounds, start) for bounds in ranges for start in starts)
+
+    return test
 
 
-def _value_matches(key: DataElement, target: DataElement) -> bool:
+def _value_test(key: DataElement) -> _Test | None:
     """Equality for numeric, binary and AT values: the whole value, or one of several."""
     wanted = _raw_values(key.value)
-    values = _raw_values(target.value)
-    if wanted == values:
-        return True
-    return len(wanted) == 1 and any(bool(wanted[0] == value) for value in values)
+    if not wanted:
+        return None
+
+    def test(target: DataElement) -> bool:
+        values = _raw_values(target.value)
+        if wanted == values:
+            return True
+        return len(wanted) == 1 and any(bool(wanted[0] == value) for value in values)
+
+    return test
 
 
-def _sequence_matches(key: DataElement, target: DataElement) -> bool:
-    """Sequence Matching (C.2.2.2.6): some Item of the instance matches the key's Item."""
-    item = _sole_item(key)
-    if item is None or target.VR != "SQ":
-        return item is None
-    return any(matches(candidate, item) for candidate in target.value)
-
-
-def _element_matches(instance: Dataset, key: DataElement) -> bool:
-    """Match one key against an instance, dispatching on the matching type its VR allows."""
-    if is_universal(key):
-        return True
-    if key.tag not in instance:
-        return False
-    target = instance[key.tag]
-    vr = _vr(key, target)
-    if vr == "SQ":
-        return _sequence_matches(key, target)
+def _element_test(key: DataElement) -> _Test | None:
+    """Compile a non-SQ key into its test, None when it is universal. Ambiguous dictionary VRs
+    ("US or SS", "OB or OW") are all binary, so they compare as values whatever the instance's."""
+    vr = str(key.VR)
     if vr == "UI":
-        return _uid_matches(key, target)
+        return _uid_test(key)
     if vr in _TEMPORAL_VRS:
-        return _temporal_element_matches(vr, key, target)
+        return _temporal_test(vr, key)
     if vr in _STRING_VRS:
-        return _string_matches(vr, key, target)
-    return _value_matches(key, target)
+        return _string_test(vr, key)
+    return _value_test(key)
+
+
+class _Query:
+    """An Identifier compiled once per query, so that each instance costs only reading its values.
+
+    Keys are normalized, wildcard patterns and ranges parsed and universal keys dropped up front.
+    Raises ValueError for an SQ key with several Items, or with Items nested more than
+    ``_MAX_SEQUENCE_DEPTH`` deep.
+    """
+
+    def __init__(self, identifier: Dataset, depth: int = 0) -> None:
+        if depth > _MAX_SEQUENCE_DEPTH:
+            raise ValueError(f"sequence keys nest more than {_MAX_SEQUENCE_DEPTH} levels deep")
+        self._identifier = identifier
+        self.keys = _keys(identifier)
+        self.tests: list[tuple[BaseTag, _Test]] = []
+        self._items: dict[BaseTag, _Query] = {}
+        for key in self.keys:
+            test, item = _key_test(key, depth)
+            if test is not None:
+                self.tests.append((key.tag, test))
+            if item is not None:
+                self._items[key.tag] = item
+
+    def __call__(self, instance: Dataset) -> bool:
+        """Tell whether ``instance`` satisfies every key."""
+        return all(tag in instance and test(instance[tag]) for tag, test in self.tests)
+
+    def project(self, source: Dataset) -> Dataset:
+        """Copy the requested keys of ``source``; SQ keys with Item keys return matching Items only."""
+        result = Dataset()
+        for key in self.keys:
+            if key.tag not in source:
+                result.add(_empty_element(key.tag, str(key.VR)))
+                continue
+            found = source[key.tag]
+            item = self._items.get(key.tag)
+            if item is None or not item.keys or found.VR != "SQ":
+                result.add(copy.deepcopy(found))
+                continue
+            kept = [item.project(candidate) for candidate in found.value if item(candidate)]
+            result.add(DataElement(key.tag, "SQ", Sequence(kept)))
+        return result
+
+    def response(self, instance: Dataset) -> Dataset:
+        """Build one C-FIND response Identifier; never empty, as pynetdicom drops empty ones."""
+        result = self.project(instance)
+        if not self.keys:
+            if _SOP_INSTANCE_UID in instance:
+                result.add(copy.deepcopy(instance[_SOP_INSTANCE_UID]))
+            else:
+                result.add(_empty_element(BaseTag(_SOP_INSTANCE_UID), "UI"))
+        if _QUERY_RETRIEVE_LEVEL in self._identifier:
+            result.add(copy.deepcopy(self._identifier[_QUERY_RETRIEVE_LEVEL]))
+        # The response values come from the instance, so they must be encoded in its character set.
+        if _SPECIFIC_CHARACTER_SET in instance:
+            result.add(copy.deepcopy(instance[_SPECIFIC_CHARACTER_SET]))
+        return result
+
+
+def _key_test(key: DataElement, depth: int) -> tuple[_Test | None, _Query | None]:
+    """The test ``key`` applies to the instance's element (None: the key is universal) and, for
+    an SQ key with an Item, that Item compiled one level deeper (Sequence Matching, C.2.2.2.6)."""
+    if key.VR != "SQ":
+        return _element_test(key), None
+    item = _sole_item(key)
+    if item is None:
+        return None, None
+    query = _Query(item, depth + 1)
+    if not query.tests:
+        return None, query
+
+    def test(target: DataElement) -> bool:
+        return target.VR == "SQ" and any(query(candidate) for candidate in target.value)
+
+    return test, query
+
+
+def is_universal(key: DataElement) -> bool:
+    """Tell whether a key matches every entity, even one lacking the attribute (C.2.2.2.3).
+
+    That is a zero-length value, a lone "*" for wildcard VRs (C.2.2.2.4 Note), an SQ with no
+    Items, or an SQ whose single Item holds only universal keys.
+    """
+    return _key_test(key, 0)[0] is None
 
 
 def matches(instance: Dataset, identifier: Dataset) -> bool:
     """Tell whether ``instance`` satisfies every key of a query ``identifier`` (PS3.4 C.2.2.2).
 
     QueryRetrieveLevel, SpecificCharacterSet, group 0000/0002 elements and group lengths
-    are not keys and are ignored.  Raises ValueError for an SQ key with several Items.
+    are not keys and are ignored. Raises ValueError for an SQ key with several Items or with
+    Items nested more than 16 deep. FolderBackend compiles an identifier once per query instead.
     """
-    return all(_element_matches(instance, key) for key in _keys(identifier))
+    return _Query(identifier)(instance)
 
 
 def _empty_element(tag: BaseTag, vr: str) -> DataElement:
     """An element with zero-length value, for a requested key the instance lacks."""
     vr = vr.split(" or ")[0]
     return DataElement(tag, vr, Sequence() if vr == "SQ" else None)
-
-
-def _project(source: Dataset, identifier: Dataset) -> Dataset:
-    """Copy the requested keys of ``source``; SQ keys with Item keys return matching Items only."""
-    result = Dataset()
-    for key in _keys(identifier):
-        if key.tag not in source:
-            result.add(_empty_element(key.tag, str(key.VR)))
-            continue
-        found = source[key.tag]
-        item = _sole_item(key) if key.VR == "SQ" else None
-        if item is None or not _keys(item) or found.VR != "SQ":
-            result.add(copy.deepcopy(found))
-            continue
-        kept = [_project(candidate, item) for candidate in found.value if matches(candidate, item)]
-        result.add(DataElement(key.tag, "SQ", Sequence(kept)))
-    return result
-
-
-def _response(instance: Dataset, identifier: Dataset) -> Dataset:
-    """Build one C-FIND response Identifier; never empty, as pynetdicom drops empty ones."""
-    result = _project(instance, identifier)
-    if not _keys(identifier):
-        if _SOP_INSTANCE_UID in instance:
-            result.add(copy.deepcopy(instance[_SOP_INSTANCE_UID]))
-        else:
-            result.add(_empty_element(BaseTag(_SOP_INSTANCE_UID), "UI"))
-    if _QUERY_RETRIEVE_LEVEL in identifier:
-        result.add(copy.deepcopy(identifier[_QUERY_RETRIEVE_LEVEL]))
-    # The response values come from the instance, so they must be encoded in its character set.
-    if _SPECIFIC_CHARACTER_SET in instance:
-        result.add(copy.deepcopy(instance[_SPECIFIC_CHARACTER_SET]))
-    return result
 
 
 def _sop_instance_uid(dataset: Dataset) -> str:
@@ -556,15 +677,18 @@ class FolderBackend:
 
         Each holds only the requested keys (empty when the instance lacks one), plus the
         Identifier's QueryRetrieveLevel and the instance's SpecificCharacterSet; with no
-        keys requested it holds SOPInstanceUID so it is never empty.
+        keys requested it holds SOPInstanceUID so it is never empty. A malformed Identifier
+        raises ValueError (see :func:`matches`) before anything is yielded.
         """
+        query = _Query(identifier)
         for instance in self._snapshot():
-            if matches(instance, identifier):
-                yield _response(instance, identifier)
+            if query(instance):
+                yield query.response(instance)
 
     def retrieve(self, identifier: Dataset) -> list[Dataset]:
         """Return the matching instances themselves (not copies) for C-GET and C-MOVE."""
-        return [instance for instance in self._snapshot() if matches(instance, identifier)]
+        query = _Query(identifier)
+        return [instance for instance in self._snapshot() if query(instance)]
 
     def destination(self, ae_title: str) -> tuple[str, int] | None:
         """Return (host, port) of a known C-MOVE destination; AE title padding is ignored."""
