@@ -10,8 +10,9 @@ interleaved, fastest of each kept), so machine speed and load cancel out:
 - ten times the pages (copies under new names) against the 24 (goal <= 10x).
 
 "Empty cache" runs start with an empty ``SERVICEGEN_CACHE_DIR``, so black and docutils redo
-everything; "warm cache" runs reuse what an earlier run cached (regenerating into an empty
-directory, and after one page was edited). The pages are downloaded at run time
+everything; "warm cache" runs reuse black's verified results from an earlier run (regenerating
+into an empty directory, and after one page was edited; HTML is never cached, so docutils always
+runs). The pages are downloaded at run time
 (``tests/sdist.py``; set ``SERVICEGEN_SDIST_CACHE`` to keep the download), the inventory page's
 three keyword cells mended. Run: ``python benchmarks/bench_generate.py``; ``BENCH_REPEAT`` sets
 the repetitions (default 5).

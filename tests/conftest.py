@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,24 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec"
 SEED = SPEC / "color_palette_service_class.rst"
 PYNETDICOM_VERSION = sdist.PYNETDICOM_VERSION
+CHECKOUT = {**os.environ, "PYTHONPATH": str(ROOT)}
+"""The environment of a fresh interpreter that runs this checkout's generator, wherever it runs
+and whatever ``servicegen`` is installed."""
+
+
+def servicegen(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run the real command in a fresh interpreter, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "generator", *args],
+        cwd=cwd,
+        env=CHECKOUT,
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",
+        timeout=300,
+        check=False,
+    )
+
 
 # In CI the property tests draw the same examples every run, so a run is red only for a reason a
 # developer can reproduce (`CI=true pytest tests/test_properties.py`); locally they explore.

@@ -16,19 +16,7 @@ from generator.cli import main
 from generator.errors import SpecError
 from generator.parser import iter_pages, read_page
 
-from .conftest import ROOT, SEED
-
-
-def servicegen(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """Run the real command in a fresh interpreter, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from .conftest import ROOT, SEED, servicegen
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

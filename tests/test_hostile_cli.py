@@ -3,7 +3,6 @@ every way, a reader that goes away, and revisions that git would read as options
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -11,27 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SEED
+from .conftest import CHECKOUT, ROOT, SEED, servicegen
 
 ESCAPES = ("\x1b]2;pwned\x07", "\x1b[31m", "\x9b31m", "\u202e", "\n")
 """A window-title sequence, a colour, the one-byte CSI, a bidirectional override, a line break."""
-
-
-CHECKOUT = {**os.environ, "PYTHONPATH": str(ROOT)}
-"""The generator of this checkout, whatever ``servicegen`` is installed."""
-
-
-def servicegen(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
-        cwd=cwd,
-        env=CHECKOUT,
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        timeout=300,
-        check=False,
-    )
 
 
 def raw_controls(text: str) -> list[str]:

@@ -10,7 +10,6 @@ message and always round-trips; random bytes as a page never give a traceback.
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from generator.errors import SpecError, TemplateError
 from generator.html import rst_to_html
 from generator.parser import examine_bytes, parse_page
 
-from .conftest import ROOT
+from .conftest import servicegen
 from .test_docs import Scan, round_trip, without_lines
 
 SOPS = "   * - 1.2.840.10008.1.1\n     - Verification\n"
@@ -53,22 +52,6 @@ def problems(text: str) -> list[str]:
     except SpecError as exc:
         return exc.lines()
     return []
-
-
-CHECKOUT = {**os.environ, "PYTHONPATH": str(ROOT)}
-"""The generator of this checkout, whatever ``servicegen`` is installed."""
-
-
-def servicegen(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
-        cwd=cwd,
-        env=CHECKOUT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def one_line_refusal(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
