@@ -155,7 +155,7 @@ def examine_text(text: str, source: str) -> Reading:
         Problem(
             source,
             text.count("\n", 0, found.start()) + 1,
-            f"character {found[0]!r} is not " "allowed in a page",
+            f"character {found[0]!r} is not allowed in a page",
         )
         for found in _FORBIDDEN.finditer(text)
     ]
@@ -391,8 +391,6 @@ class _Row:
     every place it covers, so no value is lost or shifted by a span."""
 
     cells: list[nodes.entry]
-    own: list[nodes.entry]
-    """The cells that start in this row."""
     line: int
 
 
@@ -410,14 +408,16 @@ def _rows(table: nodes.table, part: type[nodes.Element]) -> list[_Row]:
             carried: dict[int, tuple[nodes.entry, int]] = {}
             for row in group.children:
                 if isinstance(row, nodes.row):
-                    rows.append(_grid_row(row, width, carried, rows[-1].line if rows else None))
+                    line = rows[-1].line if rows else table.line or 1
+                    rows.append(_grid_row(row, width, carried, line))
     return rows
 
 
 def _grid_row(
-    row: nodes.row, width: int, carried: dict[int, tuple[nodes.entry, int]], previous: int | None
+    row: nodes.row, width: int, carried: dict[int, tuple[nodes.entry, int]], previous: int
 ) -> _Row:
-    """One row as a grid; ``carried`` holds the cells of earlier rows that span into it."""
+    """One row as a grid; ``carried`` holds the cells of earlier rows that span into it, and
+    ``previous`` is the line of a row with no text of its own."""
     cells: list[nodes.entry | None] = [None] * width
     for column, (entry, left) in list(carried.items()):
         cells[column] = entry
@@ -436,8 +436,8 @@ def _grid_row(
                 carried[place] = (entry, int(entry["morerows"]))
             column = place + 1
     lines = [p.line for entry in own for p in entry.findall(nodes.paragraph) if p.line]
-    line = min(lines) if lines else previous or row.parent.parent.parent.line or 1
-    return _Row([cell if cell is not None else nodes.entry() for cell in cells], own, line)
+    line = min(lines) if lines else previous
+    return _Row([cell if cell is not None else nodes.entry() for cell in cells], line)
 
 
 def _header(table: nodes.table) -> list[str]:
