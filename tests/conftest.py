@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -19,17 +20,22 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec"
 SEED = SPEC / "color_palette_service_class.rst"
 PYNETDICOM_VERSION = sdist.PYNETDICOM_VERSION
-CHECKOUT = {**os.environ, "PYTHONPATH": str(ROOT)}
-"""The environment of a fresh interpreter that runs this checkout's generator, wherever it runs
-and whatever ``servicegen`` is installed."""
 
 
-def servicegen(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def checkout(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``env`` (by default the environment as it is now) for a fresh interpreter that runs this
+    checkout's generator, wherever it runs and whatever ``servicegen`` is installed."""
+    return {**(os.environ if env is None else env), "PYTHONPATH": str(ROOT)}
+
+
+def servicegen(
+    *args: str, cwd: Path = ROOT, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real command in a fresh interpreter, as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "generator", *args],
         cwd=cwd,
-        env=CHECKOUT,
+        env=checkout(env),
         capture_output=True,
         text=True,
         errors="surrogateescape",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CHECKOUT, ROOT, SEED, servicegen
+from .conftest import ROOT, SEED, checkout, servicegen
 
 ESCAPES = ("\x1b]2;pwned\x07", "\x1b[31m", "\x9b31m", "\u202e", "\n")
 """A window-title sequence, a colour, the one-byte CSI, a bidirectional override, a line break."""
@@ -124,7 +124,7 @@ def test_a_closed_pipe_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     for unbuffered in ("", "1"):
         # Unbuffered, Python drops what a closed pipe did not take without an error (its text
         # layer ignores a short write): then there is nothing to report, and no traceback.
-        environ = {k: v for k, v in CHECKOUT.items() if k != "PYTHONUNBUFFERED"}
+        environ = {k: v for k, v in checkout().items() if k != "PYTHONUNBUFFERED"}
         process = subprocess.Popen(
             [sys.executable, "-m", "generator", "model", "big.rst"],
             cwd=tmp_path,

@@ -25,7 +25,7 @@ import pytest
 from generator import finish, writer
 from generator.cli import main
 
-from .conftest import ROOT, SEED
+from .conftest import SEED, servicegen
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="links, FIFOs, dir_fd: Linux")
 
@@ -75,19 +75,6 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]
     """``servicegen ARGS`` in-process: exit status and stderr lines."""
     code = main(list(args))
     return code, capsys.readouterr().err.splitlines()
-
-
-def servicegen(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``servicegen ARGS`` in a fresh interpreter, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def snapshot(folder: Path) -> dict[str, bytes | str]:
