@@ -116,13 +116,13 @@ class _ResultCache:
     def close(self) -> None:
         self.cache.close()
 
-    def key(self, kind: str, text: str) -> str:
-        job = f"{self.tool}\0{kind}\0{text}".encode("utf-8", "surrogatepass")
+    def key(self, render: str) -> str:
+        job = f"{self.tool}\0python\0{render}".encode("utf-8", "surrogatepass")
         return hashlib.sha256(job).hexdigest()
 
-    def get(self, kind: str, key: str, render: str) -> str | None:
-        """The cached result of ``render``, if there is one and it is verified."""
-        blob = self.cache.read(f"{_RESULTS}/{key}") if kind == "python" else None
+    def get(self, key: str, render: str) -> str | None:
+        """black's result for ``render``, if it is cached and verified."""
+        blob = self.cache.read(f"{_RESULTS}/{key}")
         if blob is None or not _same_program(render, blob):
             return None
         try:
@@ -132,8 +132,8 @@ class _ResultCache:
         self.cache.touch(f"{_RESULTS}/{key}")
         return text
 
-    def put(self, kind: str, key: str, text: str) -> None:
-        if kind == "python" and self.cache.write(f"{_RESULTS}/{key}", text.encode("utf-8")):
+    def put(self, key: str, text: str) -> None:
+        if self.cache.write(f"{_RESULTS}/{key}", text.encode("utf-8")):
             self.added += 1
 
     def prune(self) -> None:
@@ -197,9 +197,9 @@ class Finisher:
 
     def submit(self, path: str, kind: str, text: str, template: str) -> None:
         self._jobs[path] = (kind, text, template)
-        if self._cache is not None:
-            self._keys[path] = key = self._cache.key(kind, text)
-            cached = self._cache.get(kind, key, text)
+        if self._cache is not None and kind == "python":
+            self._keys[path] = key = self._cache.key(text)
+            cached = self._cache.get(key, text)
             if cached is not None:
                 self._done[path] = cached
                 return
@@ -237,8 +237,8 @@ class Finisher:
                 except BrokenExecutor:
                     job = finish(*self._jobs[path])
             out[path] = unwrap(job)
-            if path in missed and self._cache is not None:
-                self._cache.put(self._jobs[path][0], self._keys[path], out[path])
+            if path in self._keys and path in missed and self._cache is not None:
+                self._cache.put(self._keys[path], out[path])
         if self._cache is not None:
             self._cache.prune()
         return out

@@ -28,17 +28,13 @@ def page_paths(target: str | Path) -> list[Path]:
     links: list[Problem] = []
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
-        for name in dirs + files:
-            if (here / name).is_symlink() and (name in dirs or name.endswith(".rst")):
-                links.append(
-                    Problem(
-                        str(here / name),
-                        0,
-                        "is a symbolic link; pages are never read " "through a link",
-                    )
-                )
-        dirs[:] = [name for name in dirs if not (here / name).is_symlink()]
-        found.extend(here / name for name in files if name.endswith(".rst"))
+        pages = [name for name in files if name.endswith(".rst")]
+        links.extend(
+            Problem(str(here / name), 0, "is a symbolic link; pages are never read through a link")
+            for name in dirs + pages
+            if (here / name).is_symlink()
+        )
+        found.extend(here / name for name in pages)
     if links:
         raise SpecError.of(sorted(links, key=lambda problem: problem.path))
     return sorted(found)
