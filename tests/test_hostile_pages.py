@@ -143,6 +143,7 @@ def test_a_link_keeps_its_target_exactly_through_model_rst_and_html() -> None:
 @pytest.mark.parametrize("cell", ["...", "--", ":", ".", "*"])
 def test_a_cell_docutils_comments_on_reads_as_its_own_text(cell: str) -> None:
     escaped = "\\" + cell if cell[0] in "-=*:." else cell
+    read = 0
     for written in {cell, escaped}:
         try:
             model = parse_page(page(written), "pg.rst")
@@ -152,6 +153,8 @@ def test_a_cell_docutils_comments_on_reads_as_its_own_text(cell: str) -> None:
         (status,) = model.status_tables[0].statuses
         assert status.description in (cell, cell.replace("\\", "")), status.description
         assert "INFO" not in status.description and "pg.rst" not in status.description
+        read += 1
+    assert read, "neither the cell nor its escaped form reads"
 
 
 @pytest.mark.parametrize(
@@ -264,6 +267,43 @@ def test_output_does_not_depend_on_how_the_spec_path_is_spelled(tmp_path: Path) 
             assert produced.read_bytes() == twin.read_bytes(), produced
     module = (tmp_path / "a" / "pg.py").read_text(encoding="utf-8")
     assert "INFO" not in module and "spec/" not in module and '"..."' in module, module
+
+
+def test_a_page_without_the_structure_the_docs_need_is_refused_where_it_is() -> None:
+    """What the generated RST could not say back (no title, a status table with no title of its
+    own, a literal RST cannot write) is refused; a page of no SOP classes still gets its docs."""
+    text = page("Done")
+    sops_only = text.split("\n", 3)[3].split("C-ECHO Statuses")[0]
+    assert problems(sops_only) == ["pg.rst:1: the page has no title: start it with a section title"]
+    statuses = text.split("C-ECHO Statuses\n---------------\n\n")[1]
+    untitled = statuses + "\n" + text.split("C-ECHO Statuses")[0]
+    assert problems(untitled) == ["pg.rst:1: a status table needs a section title of its own"]
+    assert problems(page("Done", ":literal:`a``b`")) == [
+        "pg.rst:26: inline literal 'a``b' cannot be written back as ``...``"
+    ]
+    sop_table = text[text.index(".. list-table::") : text.index("C-ECHO Statuses")]
+    model = parse_page(text.replace(sop_table, ""), "pg.rst")
+    assert model.sop_classes == ()
+    html = render.render([model])["docs/pg.html"]
+    assert "The page lists no SOP classes." in html
+
+
+def test_a_symbolic_link_among_the_pages_is_refused_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.rst").write_text(page("Done"), encoding="utf-8")
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    (spec / "page.rst").symlink_to(outside / "secret.rst")
+    (spec / "more").symlink_to(outside, target_is_directory=True)
+    for command in (("generate", "--spec", "spec"), ("lint", "spec"), ("check", "--spec", "spec")):
+        result = servicegen(*command, cwd=tmp_path)
+        assert result.returncode == 2, result
+        assert result.stderr.splitlines() == [
+            f"servicegen: spec/{name}:0: is a symbolic link; pages are never read through a link"
+            for name in ("more", "page.rst")
+        ]
+    assert not (tmp_path / "generated").exists()
 
 
 # 10. Exact text in code and docs ------------------------------------------------------------
