@@ -60,7 +60,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     template there that cannot be read would silently give way to the built-in one of its
     name, so it is an error."""
     search = [str(templates)] if templates is not None else []
-    for folder, _, files in os.walk(search[0] if search else "", followlinks=True):
+    for folder, _, files in os.walk(search[0] if search else ""):  # as Jinja lists them
         for name in files:
             path = os.path.join(folder, name)
             if name.endswith(".j2") and not os.path.isfile(path):
