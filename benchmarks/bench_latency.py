@@ -30,8 +30,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
-from generated.__main__ import serve
-from generated._backend import FolderBackend
+from generated.backend import FolderBackend
+from generated.server import serve
 
 MODULE = "color_palette_service_class"
 

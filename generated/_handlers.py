@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import evt
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, build_context, evt, sop_class
 from pynetdicom.events import Event
+from pynetdicom.presentation import PresentationContext
+from pynetdicom.service_class import StorageServiceClass
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 __all__ = [
     "Roles",
@@ -28,18 +31,94 @@ __all__ = [
     "c_get",
     "c_move",
     "c_store",
+    "configure",
     "n_action",
     "n_create",
     "n_delete",
     "n_event_report",
     "n_get",
     "n_set",
+    "storage_contexts",
 ]
 
 LOGGER = logging.getLogger("generated")
 
 _MAX_SUB_OPERATIONS = 0xFFFF
 """The Number of ... Sub-operations response elements are US; pynetdicom refuses more."""
+
+_MAX_REQUESTED_CONTEXTS = 128
+"""PS3.8 presentation context IDs are odd numbers 1-255, so a requestor may propose 128."""
+
+_UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+
+STORAGE_SOP_CLASSES: tuple[str, ...] = tuple(
+    sorted(
+        str(uid)
+        for uid in vars(sop_class).values()
+        if isinstance(uid, sop_class.SOPClass)
+        and issubclass(sop_class.uid_to_service_class(uid), StorageServiceClass)
+    )
+)
+"""Every storage SOP class pynetdicom knows, non-patient objects (Color Palette Storage, …)
+included: what :func:`configure` lets C-GET send by default."""
+
+
+def configure(
+    ae: AE,
+    sop_classes: Iterable[str],
+    services: Collection[str],
+    storage_classes: Iterable[str] | None = None,
+) -> AE:
+    """Make ``ae`` able to serve a page: each of its ``sop_classes`` supported with every
+    transfer syntax pynetdicom knows and, when the page has C-GET, the SCP role of C-STORE for
+    ``storage_classes`` (default :data:`STORAGE_SOP_CLASSES`), which a C-GET peer proposes so
+    that the instances come back over its own association. C-MOVE needs nothing here: its
+    handler proposes, per request, the contexts of the instances it moves. Returns ``ae``."""
+    own = [str(uid) for uid in sop_classes]
+    for uid in own:
+        ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES)
+    if "C-GET" in services:
+        for uid in dict.fromkeys(
+            STORAGE_SOP_CLASSES if storage_classes is None else storage_classes
+        ):
+            if uid not in own:
+                ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES, scu_role=False, scp_role=True)
+    return ae
+
+
+def _transfer_syntax(instance: Dataset) -> UID | None:
+    """The Transfer Syntax an instance is stored in, if its File Meta says."""
+    meta = getattr(instance, "file_meta", None)
+    if meta is None or "TransferSyntaxUID" not in meta:
+        return None
+    return UID(meta.TransferSyntaxUID)
+
+
+def storage_contexts(instances: Iterable[Dataset]) -> list[PresentationContext]:
+    """The contexts a C-MOVE sub-association proposes to send ``instances``: Verification, so
+    that a destination accepting none of the storage classes still associates and its
+    sub-operations fail rather than the move being "destination unknown"; then per SOP class
+    one uncompressed context, plus one per compressed Transfer Syntax in use, as pynetdicom
+    cannot convert those. At most 128 contexts (the rest logged): classes past the cap fail."""
+    wanted: dict[tuple[str, str | None], None] = {}
+    for instance in instances:
+        sop_class = str(getattr(instance, "SOPClassUID", "") or "")
+        if not sop_class:
+            continue
+        syntax = _transfer_syntax(instance)
+        compressed = syntax is not None and syntax.is_compressed
+        wanted[(sop_class, str(syntax) if compressed else None)] = None
+    contexts = [build_context(Verification)] + [
+        build_context(sop_class, [syntax] if syntax else list(_UNCOMPRESSED))
+        for sop_class, syntax in sorted(wanted, key=lambda key: (key[0], key[1] or ""))
+    ]
+    if len(contexts) > _MAX_REQUESTED_CONTEXTS:
+        LOGGER.warning(
+            "%d storage contexts needed; only the first %d are proposed",
+            len(contexts) - 1,
+            _MAX_REQUESTED_CONTEXTS - 1,
+        )
+    return contexts[:_MAX_REQUESTED_CONTEXTS]
 
 
 @dataclass(frozen=True)
@@ -225,17 +304,18 @@ def c_move(event: Event, backend: Any, roles: Roles) -> Iterator[Any]:
     An AE title ``backend.destination`` does not know (or cannot look up) is answered by
     yielding ``(None, None)``: that is the only way pynetdicom sends Move Destination Unknown
     (0xA801, which it sends itself). A known destination that then refuses the association is
-    also reported by pynetdicom as 0xA801, but one that accepts only some of the AE's requested
-    contexts (``python -m generated serve`` adds Verification) gets failed sub-operations
-    instead. A backend exception after the address is known is sent
-    as ``roles.failure``. The sub-association gets TCP_NODELAY, see :func:`_no_delay`.
+    also reported by pynetdicom as 0xA801; the sub-association proposes the contexts of the
+    instances being moved (:func:`storage_contexts`), whatever the AE's own requested contexts,
+    so one that accepts only some of them gets failed sub-operations instead. A backend
+    exception after the address is known is sent as ``roles.failure``. The sub-association
+    gets TCP_NODELAY, see :func:`_no_delay`.
     """
     title = (event.move_destination or "").strip()
     try:
         address = backend.destination(title)
         if address is not None:
             host, port = address
-            address = (str(host), int(port), {"evt_handlers": [(evt.EVT_CONN_OPEN, _no_delay)]})
+            address = (str(host), int(port))
     except Exception:
         LOGGER.exception("C-MOVE: looking up destination %r failed", title)
         address = None
@@ -244,7 +324,11 @@ def c_move(event: Event, backend: Any, roles: Roles) -> Iterator[Any]:
         yield None, None
         return
     instances = _retrieve("C-MOVE", event, backend, roles)
-    yield address
+    options = {
+        "contexts": storage_contexts(instances or ()),
+        "evt_handlers": [(evt.EVT_CONN_OPEN, _no_delay)],
+    }
+    yield (*address, options)
     yield from _count_and_send(event, instances, roles)
 
 

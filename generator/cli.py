@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument(
         "--version", action=_Version, nargs=0, help="show the installed release and exit"
     )
-    _add_verbosity(top, NORMAL)
+    _add_verbosity(top, "verbosity_top")
     sub = top.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="render spec pages into the output package and docs")
@@ -75,32 +75,33 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--spec", type=Path, default=Path("spec"), help="pages (default spec/)")
     aud.add_argument("--format", choices=("text", "json"), default="text")
     for command in sub.choices.values():
-        _add_verbosity(command, argparse.SUPPRESS)
+        _add_verbosity(command, "verbosity")
     return top
 
 
-def _add_verbosity(command: argparse.ArgumentParser, default: object) -> None:
-    """``-q``/``-v`` on ``command``; given on the top level with a default, and on every
-    subcommand without one, so they work before or after the subcommand's name."""
-    group = command.add_mutually_exclusive_group()
-    group.add_argument(
-        "-q",
-        "--quiet",
-        dest="verbosity",
-        action="store_const",
-        const=QUIET,
-        default=default,
-        help="print only errors and findings",
-    )
-    group.add_argument(
-        "-v",
-        "--verbose",
-        dest="verbosity",
-        action="store_const",
-        const=VERBOSE,
-        default=default,
-        help="also say what was read and written, page by page and file by file",
-    )
+def _add_verbosity(command: argparse.ArgumentParser, dest: str) -> None:
+    """``-q``/``-v`` on ``command``, recorded in ``dest``: they are given on the top level and
+    on every subcommand, so they work before or after the subcommand's name, and
+    :func:`_verbosity` refuses both together wherever each was given."""
+    for flags, const, text in (
+        (("-q", "--quiet"), QUIET, "print only errors and findings"),
+        (("-v", "--verbose"), VERBOSE, "also say what was read, written and found equal"),
+    ):
+        command.add_argument(
+            *flags,
+            dest=dest,
+            action="append_const",
+            const=const,
+            default=argparse.SUPPRESS,
+            help=text,
+        )
+
+
+def _verbosity(top: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    given = set(getattr(args, "verbosity_top", [])) | set(getattr(args, "verbosity", []))
+    if len(given) > 1:
+        top.error("-q/--quiet and -v/--verbose cannot be used together")
+    return given.pop() if given else NORMAL
 
 
 def load(spec: Path, console: Console) -> Iterator[Page]:
@@ -143,9 +144,10 @@ def _templates(path: Path | None) -> Path | None:
 
 
 def run(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    top = build_parser()
+    args = top.parse_args(argv)
     console = console or Console()
-    console.verbosity = args.verbosity
+    console.verbosity = _verbosity(top, args)
     if args.command == "model":
         from generator import parser
 
@@ -175,6 +177,7 @@ def run(argv: Sequence[str] | None = None, console: Console | None = None) -> in
     templates = [t for t in (_templates(args.templates), BUILTIN_TEMPLATES) if t]
     inputs = writer.fingerprint(args.spec, templates) if args.spec.is_dir() else None
     if args.command == "check" and inputs is not None and writer.is_current(args.out, inputs):
+        console.detail(f"{args.out}: up to date with {args.spec}")
         return 0
     from generator import render
 
@@ -185,11 +188,18 @@ def run(argv: Sequence[str] | None = None, console: Console | None = None) -> in
         drift = writer.compare(outputs, args.out, inputs=inputs)
         for line in drift.lines():
             console.problem(f"{args.out}: {line}")
+        if not drift:
+            console.detail(f"{args.out}: up to date with {args.spec}")
         return 1 if drift else 0
-    changed = writer.write(outputs, args.out, inputs=inputs)
+    # The manifest is servicegen's bookkeeping, not one of the files the user asked for.
+    changed = [
+        path for path in writer.write(outputs, args.out, inputs=inputs) if path != writer.MANIFEST
+    ]
+    removed = [path for path in changed if path not in outputs]
     for path in changed:
-        console.detail(f"{args.out}: changed {path}")
-    console.summary(f"{args.out}: {len(changed)} of {len(outputs) + 1} files changed")
+        console.detail(f"{args.out}: {'removed' if path in removed else 'changed'} {path}")
+    summary = f"{args.out}: {len(changed) - len(removed)} of {len(outputs)} files changed"
+    console.summary(summary + (f", {len(removed)} removed" if removed else ""))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Tests for the reference backend template (copied to generated/_backend.py for import).
+"""Tests for the reference backend template (copied to generated/backend.py for import).
 
 Run from the repository root (``python -m pytest tests/test_backend.py``) so that the
 ``generated`` package is importable.
@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
-from generated._backend import (
+from generated.backend import (
     FolderBackend,
     is_universal,
     matches,
@@ -23,8 +23,8 @@ from generated._backend import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "templates" / "_backend.py.j2"
-GENERATED = ROOT / "generated" / "_backend.py"
+TEMPLATE = ROOT / "templates" / "backend.py.j2"
+GENERATED = ROOT / "generated" / "backend.py"
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 # Wildcards and ranges are not valid values of their VR outside a query; pydicom says so.

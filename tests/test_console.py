@@ -77,8 +77,54 @@ def test_quiet_drops_the_summary_and_verbose_names_pages_and_files(tmp_path: Pat
         f"{spec / 'index.rst'}: no SOP class or status table; skipped",
         f"{out}: changed docs/style.css",
     ]
-    code, _, stderr = servicegen("generate", "-q", "-v")
-    assert code == 2 and "not allowed with argument" in stderr
+
+
+def test_generate_counts_the_files_it_writes_not_its_manifest(tmp_path: Path) -> None:
+    spec, out = tmp_path / "spec", tmp_path / "out"
+    spec.mkdir()
+    shutil.copy(SEED, spec / "a.rst")
+    shutil.copy(SEED, spec / "b.rst")
+    generate = ("generate", "-v", "--spec", str(spec), "--out", str(out))
+    code, stdout, _ = servicegen(*generate)
+    files = [p for p in out.rglob("*") if p.is_file() and p.name != ".servicegen-manifest"]
+    assert (code, stdout, len(files)) == (0, f"{out}: 15 of 15 files changed\n", 15)
+    (spec / "b.rst").unlink()
+    code, stdout, stderr = servicegen(*generate)
+    assert (code, stdout) == (0, f"{out}: 2 of 12 files changed, 3 removed\n")
+    assert sorted(line for line in stderr.splitlines() if "removed" in line) == [
+        f"{out}: removed b.py",
+        f"{out}: removed docs/b.html",
+        f"{out}: removed docs/b.rst",
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("generate", "-q", "-v"),
+        ("generate", "-v", "-q"),
+        ("-q", "generate", "-v"),
+        ("-v", "generate", "--quiet"),
+        ("-q", "-v", "generate"),
+    ],
+)
+def test_quiet_and_verbose_together_are_refused_in_any_order(args: tuple[str, ...]) -> None:
+    code, stdout, stderr = servicegen(*args)
+    assert (code, stdout) == (2, "")
+    assert stderr.endswith(
+        "servicegen: error: -q/--quiet and -v/--verbose cannot be used together\n"
+    )
+
+
+def test_check_says_up_to_date_only_when_asked(stale_out: tuple[Path, Path]) -> None:
+    spec, out = stale_out
+    check = ("check", "--spec", str(spec), "--out", str(out))
+    assert servicegen("generate", "-q", "--spec", str(spec), "--out", str(out))[0] == 0
+    assert servicegen(*check) == (0, "", "")
+    for _ in range(2):  # rendered and compared; then (outside CI) from the record of that run
+        code, stdout, stderr = servicegen(*check, "-v")
+        assert (code, stdout) == (0, "")
+        assert stderr.splitlines()[-1] == f"{out}: up to date with {spec}"
 
 
 def test_quiet_keeps_findings_and_errors(stale_out: tuple[Path, Path]) -> None:

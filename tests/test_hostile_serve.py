@@ -42,7 +42,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     ColorPaletteInformationModelMove,
 )
 
-from generated._backend import FolderBackend, matches, temporal_matches, wildcard_matches
+from generated.backend import FolderBackend, matches, temporal_matches, wildcard_matches
 
 from .test_serve import MODULE, REPO, free_port, palette, wait_for_echo
 
@@ -461,6 +461,8 @@ BAD_ARGUMENTS = {
     "destination-port": [MODULE, "FOLDER", "--destination", "STORE=127.0.0.1:70000"],
     "module-private": ["_runtime", "FOLDER"],
     "module-main": ["__main__", "FOLDER"],
+    "module-server": ["server", "FOLDER"],
+    "module-backend": ["backend", "FOLDER"],
     "module-stdlib": ["os", "FOLDER"],
     "module-dots": ["..x", "FOLDER"],
     "module-empty": ["", "FOLDER"],

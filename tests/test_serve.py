@@ -37,7 +37,8 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from generated import _handlers
 from generated import color_palette_service_class as page
-from generated.__main__ import serve
+from generated.backend import FolderBackend
+from generated.server import serve
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ("ALPHA", "BETA", "GAMMA")
@@ -510,6 +511,78 @@ def test_c_move_to_dcmtk_storescp(
     assert arrived == set(uids.values())
 
 
+# A user's own AE
+
+
+@pytest.fixture
+def own_ae() -> Iterator[Callable[[Any], int]]:
+    """Serve the page from a plain ``AE`` set up only with the module's public calls, as a user
+    of the module would: ``configure(ae)`` and ``handlers(backend)``; returns the port."""
+    aes: list[AE] = []
+
+    def start_own(backend: Any) -> int:
+        ae = page.configure(AE("MINE"))
+        aes.append(ae)
+        server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=page.handlers(backend))
+        assert server is not None
+        return port_of(server)
+
+    try:
+        yield start_own
+    finally:
+        for ae in aes:
+            ae.shutdown()
+
+
+def test_a_users_own_ae_serves_every_service_after_configure(
+    own_ae: Any, connect: Any, store_scp: Any, folder: Path, uids: dict[str, str]
+) -> None:
+    """``configure`` gives the AE the page's contexts and C-GET's storage role; C-MOVE's
+    handler proposes the moved instances' contexts itself, so the AE needs no requested ones."""
+    scp = store_scp(ColorPaletteStorage)
+    port = own_ae(FolderBackend(folder, {"STORE": ("127.0.0.1", scp.port)}))
+    peer = connect(port, *page.SOP_CLASSES.values(), get_storage=True)
+    assert labels(peer.find(query())[0]) == list(LABELS)
+    final = get(peer, query(SOPInstanceUID=uids["BETA"]))[-1]
+    assert (final.Status, final.NumberOfCompletedSuboperations) == (0x0000, 1)
+    assert [str(ds.ContentLabel) for ds in peer.received] == ["BETA"]
+    final = move(peer, query(SOPInstanceUID=[uids["ALPHA"], uids["GAMMA"]]), "STORE")[-1]
+    assert (final.Status, final.NumberOfCompletedSuboperations) == (0x0000, 2)
+    assert labels(scp.received) == ["ALPHA", "GAMMA"]
+
+
+def test_a_users_own_ae_fails_sub_operations_to_a_destination_taking_none(
+    own_ae: Any, connect: Any, store_scp: Any, folder: Path
+) -> None:
+    """Without the storage class at the destination, the move still associates (Verification
+    is proposed with the instances' contexts) and fails each sub-operation: not 0xA801."""
+    scp = store_scp(CTImageStorage)
+    port = own_ae(FolderBackend(folder, {"STORE": ("127.0.0.1", scp.port)}))
+    peer = connect(port, ColorPaletteInformationModelMove)
+    final = move(peer, query(), "STORE")[-1]
+    assert (final.Status, final.NumberOfFailedSuboperations) == (0xA702, 3)
+    assert scp.received == []
+
+
+def test_configure_adds_the_pages_contexts_and_cget_storage_roles() -> None:
+    ae = page.configure(AE(), [ColorPaletteStorage, CTImageStorage])
+    contexts = {str(cx.abstract_syntax): cx for cx in ae.supported_contexts}
+    assert sorted(contexts) == sorted(
+        [*page.SOP_CLASSES.values(), ColorPaletteStorage, CTImageStorage]
+    )
+    assert [
+        (cx.scu_role, cx.scp_role)
+        for cx in (contexts[ColorPaletteStorage], contexts[CTImageStorage])
+    ] == [(False, True)] * 2
+    assert (
+        contexts[ColorPaletteInformationModelGet].scu_role,
+        contexts[ColorPaletteInformationModelGet].scp_role,
+    ) == (None, None)
+    default = {str(cx.abstract_syntax) for cx in page.configure(AE()).supported_contexts}
+    assert {ColorPaletteStorage, CTImageStorage} <= default
+    assert len(default) == 3 + len(_handlers.STORAGE_SOP_CLASSES)
+
+
 # Serving
 
 
@@ -552,6 +625,20 @@ def test_cli_serves_logs_and_stops_on_sigterm(folder: Path) -> None:
     request_lines = [line for line in log.splitlines() if "C-FIND from CLIPEER" in line]
     assert len(request_lines) == 1, log
     assert "Color Palette" in request_lines[0] and "127.0.0.1" in request_lines[0]
+
+
+def test_cli_help_shows_every_default() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "generated", "serve", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    text = " ".join(result.stdout.split())
+    for default in ("127.0.0.1", "11112", "SERVICEGEN", "none"):
+        assert f"(default: {default})" in text
 
 
 def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:

@@ -60,6 +60,8 @@ __all__ = [
     "FolderBackend",
     "is_universal",
     "matches",
+    "search",
+    "select",
     "temporal_matches",
     "wildcard_matches",
 ]
@@ -557,6 +559,26 @@ def matches(instance: Dataset, identifier: Dataset) -> bool:
     return _Query(identifier)(instance)
 
 
+def search(instances: Iterable[Dataset], identifier: Dataset) -> Iterator[Dataset]:
+    """Yield a C-FIND response Identifier per instance that matches ``identifier``, in order.
+
+    Each holds only the requested keys (empty when the instance lacks one), plus the
+    Identifier's QueryRetrieveLevel and the instance's SpecificCharacterSet; with no keys
+    requested it holds SOPInstanceUID so it is never empty. The identifier is compiled once, so
+    a backend of one's own gets the reference matching at the reference cost. A malformed
+    Identifier raises ValueError (see :func:`matches`) before anything is yielded.
+    """
+    query = _Query(identifier)
+    return (query.response(instance) for instance in instances if query(instance))
+
+
+def select(instances: Iterable[Dataset], identifier: Dataset) -> list[Dataset]:
+    """The instances themselves (not copies) that match a C-GET or C-MOVE ``identifier``:
+    one SOPInstanceUID, a list of them, or any other keys, matched as :func:`matches` does."""
+    query = _Query(identifier)
+    return [instance for instance in instances if query(instance)]
+
+
 def _empty_element(tag: BaseTag, vr: str) -> DataElement:
     """An element with zero-length value, for a requested key the instance lacks."""
     vr = vr.split(" or ")[0]
@@ -673,22 +695,13 @@ class FolderBackend:
             return list(self.instances)
 
     def find(self, identifier: Dataset) -> Iterator[Dataset]:
-        """Yield one C-FIND response Identifier per matching instance, in load order.
-
-        Each holds only the requested keys (empty when the instance lacks one), plus the
-        Identifier's QueryRetrieveLevel and the instance's SpecificCharacterSet; with no
-        keys requested it holds SOPInstanceUID so it is never empty. A malformed Identifier
-        raises ValueError (see :func:`matches`) before anything is yielded.
-        """
-        query = _Query(identifier)
-        for instance in self._snapshot():
-            if query(instance):
-                yield query.response(instance)
+        """Yield one C-FIND response Identifier per matching instance, in load order
+        (:func:`search`)."""
+        return search(self._snapshot(), identifier)
 
     def retrieve(self, identifier: Dataset) -> list[Dataset]:
-        """Return the matching instances themselves (not copies) for C-GET and C-MOVE."""
-        query = _Query(identifier)
-        return [instance for instance in self._snapshot() if query(instance)]
+        """Return the matching instances themselves for C-GET and C-MOVE (:func:`select`)."""
+        return select(self._snapshot(), identifier)
 
     def destination(self, ae_title: str) -> tuple[str, int] | None:
         """Return (host, port) of a known C-MOVE destination; AE title padding is ignored."""
