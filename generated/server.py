@@ -27,7 +27,6 @@ import os
 import signal
 import socket
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import FrameType, ModuleType, TracebackType
@@ -193,51 +192,56 @@ _SHUTDOWN_WAIT = 5.0
 waits for each to wind down: however many there are, or however stuck, the stop ends."""
 
 
-class _Stop(BaseException):
-    """Raised in the main thread by the first SIGINT or SIGTERM; a BaseException, like
-    KeyboardInterrupt, so that no ``except Exception`` on its way swallows it."""
+class _StopSignal:
+    """The first SIGINT or SIGTERM, recorded by the handler :func:`_stop_signals` installs.
+
+    The handler only records the signal and sets an event: it never raises, since an exception
+    raised wherever the main thread happens to be can leave a lock held (logging's, for one, if
+    the signal lands just as a line is written) and the stop would then hang on it."""
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.event = threading.Event()
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if not self.event.is_set():
+            self.name = signal.Signals(signum).name
+            self.event.set()
 
 
 @contextlib.contextmanager
-def _stop_signals() -> Iterator[None]:
-    """Within the block the first SIGINT or SIGTERM raises :class:`_Stop` and later ones are
-    ignored, so the stop it starts runs to its end; the previous handlers return on leaving.
-    Only the main thread receives signals: elsewhere nothing changes."""
+def _stop_signals() -> Iterator[_StopSignal]:
+    """Within the block the first SIGINT or SIGTERM is recorded and later ones are ignored, so
+    the stop it starts runs to its end; the previous handlers return on leaving. Only the main
+    thread receives signals: elsewhere nothing is installed and the stop never comes."""
+    stop = _StopSignal()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stop
         return
-    stopping = False
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            raise _Stop(signal.Signals(signum).name)
-
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield stop
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
 def _run(start: Callable[[], ThreadedAssociationServer]) -> None:
-    """Call ``start``, then serve until the first SIGINT or SIGTERM, even one during ``start``.
+    """Call ``start``, then serve until the first SIGINT or SIGTERM, even one during ``start``
+    (the stop then follows as soon as ``start`` returns).
 
     The stop is logged, shuts the AE down (waiting at most ``_SHUTDOWN_WAIT`` seconds) and ends
     with the one "Stopped" line, after which the previous signal handlers return.
     """
-    server: ThreadedAssociationServer | None = None
-    with _stop_signals():
-        try:
-            server = start()
-            while True:
-                time.sleep(3600)
-        except _Stop as stop:
-            LOGGER.info("Stopping on %s", stop)
-        if server is not None:
-            _shut_down(server.ae)
+    with _stop_signals() as stop:
+        server = start()
+        # Python runs a signal's handler in the main thread, but the kernel may deliver the
+        # signal to any of pynetdicom's threads, which does not wake a main thread blocked on a
+        # lock: waking every quarter second lets the handler run within that.
+        while not stop.event.wait(0.25):
+            pass
+        LOGGER.info("Stopping on %s", stop.name)
+        _shut_down(server.ae)
         LOGGER.info("Stopped")
 
 

@@ -415,6 +415,30 @@ def test_signal_stops_a_busy_server_once(
     assert "Traceback" not in log
 
 
+def test_a_signal_as_the_server_comes_up_stops_it(tmp_path: Path) -> None:
+    """SIGTERM sent the moment the port opens lands while the "Serving" line is being logged,
+    or in one of pynetdicom's threads. A handler that raised could leave logging's lock held,
+    and a main thread blocked for good would never run the handler: each hung the stop in
+    about one attempt of five. Every attempt must stop, with its one "Stopped" line."""
+    folder = write_palettes(tmp_path / "palettes", ALPHA={})
+    for attempt in range(10):
+        served = Served(folder, tmp_path / f"early{attempt}.log")
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", served.port), timeout=1).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline and served.process.poll() is None
+                    time.sleep(0.005)
+            served.process.send_signal(signal.SIGTERM)
+            assert served.process.wait(timeout=15) == 0
+        finally:
+            served.stop()
+        assert len(served.log_lines(" INFO Stopped")) == 1, served.log
+
+
 def test_peer_chosen_titles_reach_the_log_escaped(
     tmp_path: Path, serve_cli: Callable[..., Served], monkeypatch: pytest.MonkeyPatch
 ) -> None:
