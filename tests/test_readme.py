@@ -83,7 +83,7 @@ def with_checks(code: str, first_line: int) -> str:
     return prelude + ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
 
-def python(code: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter in ``cwd``, away from the repository."""
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -92,7 +92,6 @@ def python(code: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProces
         text=True,
         timeout=120,
         check=False,
-        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -131,7 +130,7 @@ def _wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
 
 
 def test_the_application_serves_find_get_and_move_then_stops_itself(tmp_path: Path) -> None:
-    line, code = APP
+    code = APP[1]
     assert len(code.splitlines()) < 40
     (tmp_path / "app.py").write_text(code)
     received: list[str] = []
@@ -172,7 +171,7 @@ def test_the_application_serves_find_get_and_move_then_stops_itself(tmp_path: Pa
         assoc.release()
         finals = [int(responses[-1][0].Status) for responses in (got, moved)]
         assert (finals, received) == ([0x0000, 0x0000], ["HOT", "HOT"])
-        stdout, stderr = app.communicate(timeout=30)
+        stdout, _ = app.communicate(timeout=30)
     finally:
         viewer.shutdown()
         if app.poll() is None:
@@ -209,10 +208,8 @@ def test_the_application_type_checks_outside_the_repository(tmp_path: Path) -> N
 
 def test_the_quick_start_is_two_commands_and_ci_runs_the_second_verbatim() -> None:
     text = README.read_text(encoding="utf-8")
-    quick = text[text.index("## Quick start") :]
-    (first_line, commands), *_ = [
-        (line, code) for line, code in blocks("sh") if code in quick.split("\n## ", 1)[0]
-    ]
+    quick = text[text.index("## Quick start") :].split("\n## ", 1)[0]
+    (commands,) = [code for _, code in blocks("sh") if code in quick]
     install, test = commands.strip().splitlines()
     assert install == "pip install -e . && servicegen generate"
     assert test in (ROOT / ".ci" / "run").read_text().splitlines()
