@@ -279,7 +279,7 @@ def test_work_shared_by_workers_and_parent_is_exact_and_cached_once(
     assert rendered(spec) == alone
     formatted = [path for path in alone if path.endswith(".py")]  # black's, the cached ones
     results = tmp_path / "cache" / writer.CACHE_NAME / "results"
-    assert len(list(results.iterdir())) == len(formatted) == 12 + 5
+    assert len(list(results.iterdir())) == len(formatted) == 12 + 6
 
 
 def test_jobs_of_killed_workers_are_done_again(monkeypatch: pytest.MonkeyPatch) -> None:
