@@ -4,8 +4,10 @@ A text diff of grid tables is mostly border noise; this compares the models inst
 sees what a standard update means for code: which SOP classes and which status codes of which
 DIMSE service were added, removed or changed, and which status ranges were split or merged.
 Either side is a page, a folder of pages, or ``REV:path`` of either in the git repository around
-the working directory (read with ``git cat-file``, ``git ls-tree`` and ``git show``). Pages are
-read leniently, as ``lint`` reads them, so a page the generator refuses can still be compared.
+the working directory (read with ``git cat-file``, ``git ls-tree`` and ``git show``); ``path`` is
+relative to the repository's root wherever the command runs, and ``./path`` or ``../path`` to the
+working directory, as git reads ``REV:path`` itself. Pages are read leniently, as ``lint`` reads
+them, so a page the generator refuses can still be compared.
 """
 
 from __future__ import annotations
@@ -110,7 +112,9 @@ def load(spec: str) -> dict[str, Page]:
     rev, _, path = spec.partition(":")
     if not _is_folder(spec):
         return {path.rsplit("/", 1)[-1]: examine_bytes(_git(spec, "show", spec), spec).page}
-    listing = _git(spec, "ls-tree", "-r", "--name-only", "-z", spec)
+    # --full-tree: run in a subdirectory, ls-tree lists only the entries below that directory's
+    # path inside the tree given (from generated/, HEAD:spec's generated/...), so nothing.
+    listing = _git(spec, "ls-tree", "-r", "--full-tree", "--name-only", "-z", spec)
     names = listing.decode("utf-8", "surrogateescape").split("\0")
     prefix = f"{rev}:{path.rstrip('/')}/" if path.strip("/") else f"{rev}:"
     return {

@@ -161,6 +161,28 @@ def test_git_revisions_of_a_folder_and_of_a_page(
     assert run_diff(capsys, "HEAD:spec", "spec") == (0, "", "")
 
 
+def test_a_revision_path_is_from_the_root_wherever_it_runs(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in ``git show REV:path``: from a subdirectory too, where ``git ls-tree`` alone lists
+    only what lies below it; ``./`` and ``../`` are from the working directory."""
+    (repo / "generated").mkdir()
+    monkeypatch.chdir(repo / "generated")
+    assert run_diff(capsys, "HEAD~1:spec", "HEAD:spec") == (1, FOLDER_TEXT, "")
+    assert run_diff(capsys, "HEAD~1:../spec", "HEAD:./../spec/") == (1, FOLDER_TEXT, "")
+    assert run_diff(capsys, "HEAD~1:spec/palette.rst", "HEAD:../spec/palette.rst") == (
+        1,
+        f"palette.rst\n{PALETTE_TEXT}",
+        "",
+    )
+    assert run_diff(capsys, "HEAD:spec", "../spec") == (0, "", "")
+    assert run_diff(capsys, "HEAD:./spec", "../spec") == (
+        2,
+        "",
+        "servicegen: HEAD:./spec: fatal: path 'generated/spec' does not exist in 'HEAD'\n",
+    )
+
+
 def test_a_revision_git_does_not_have_is_bad_input(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
