@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     lnt = sub.add_parser("lint", help="report what in the pages is probably wrong; exit 1 if any")
     lnt.add_argument("target", nargs="?", type=Path, default=Path("spec"), metavar="PAGE|DIR")
     lnt.add_argument("--format", choices=("text", "json"), default="text")
-    dif = sub.add_parser("diff", help="semantic changelog between two versions; exit 1 if any")
+    dif = sub.add_parser(
+        "diff", help="semantic changelog, generated API included, of two versions; exit 1 if any"
+    )
     for side in ("old", "new"):
         dif.add_argument(side, metavar=side.upper(), help="a page, a folder, or REV:path of one")
     dif.add_argument("--format", choices=("text", "markdown", "json"), default="text")
