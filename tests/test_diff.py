@@ -346,6 +346,60 @@ def test_services_of_a_sop_class_and_changes_in_code_order(
 FIND = "Query (Find) SOP Classes"
 
 
+def test_fail_on_breaking_passes_additions_and_fails_on_a_breaking_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A code, a description that keeps its member's name, a code inside a range of its
+    category: nothing importing code used changes. A code inside a range of another category
+    changes what the table answers for it."""
+    finding = [
+        ("0x0000", "Success", "Success"),
+        ("0xC000 to 0xCFFF", "Failure", "Unable to process"),
+    ]
+    old, new = write_pages(
+        tmp_path,
+        page_text(FIND, status_table("C-FIND Statuses", *finding)),
+        page_text(
+            FIND,
+            status_table(
+                "C-FIND Statuses",
+                ("0x0000", "Success", "Success."),
+                *finding[1:],
+                ("0xFF00", "Pending", "Matches are continuing"),
+            ),
+            status_table("pynetdicom C-FIND Statuses", ("0xC001", "Failure", "Bad status")),
+        ),
+    )
+    additions = (
+        "new.rst\n"
+        "  C-FIND\n"
+        "    0x0000: description “Success” → “Success.”\n"
+        "    added 0xC001 Failure: Bad status\n"
+        "    added 0xFF00 Pending: Matches are continuing\n"
+        "  new.py\n"
+        "    added CFindStatus.MATCHES_ARE_CONTINUING (0xFF00)\n"
+        "    added CFindStatus.BAD_STATUS (0xC001)\n"
+    )
+    assert run_diff(capsys, "--fail-on", "breaking", old, new) == (0, additions, "")
+    assert run_diff(capsys, "--fail-on", "any", old, new) == (1, additions, "")
+    assert run_diff(capsys, old, new) == (1, additions, "")
+    Path(new).write_text(
+        Path(new)
+        .read_text(encoding="utf-8")
+        .replace("| Failure  | Bad status", "| Warning  | Bad status"),
+        encoding="utf-8",
+    )
+    status, out, err = run_diff(capsys, "--fail-on", "breaking", "--format", "json", old, new)
+    assert (status, err) == (1, "")
+    assert [(c["kind"], c["subject"], c["breaking"]) for c in json.loads(out)] == [
+        ("description changed", "0x0000", False),
+        ("added", "0xC001", True),
+        ("added", "0xFF00", False),
+        ("added", "CFindStatus.MATCHES_ARE_CONTINUING", False),
+        ("added", "CFindStatus.BAD_STATUS", False),
+    ]
+
+
 def test_a_service_added_asks_more_of_the_backend_your_code_implements(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -356,7 +410,7 @@ def test_a_service_added_asks_more_of_the_backend_your_code_implements(
         ("0xA801", "Failure", "Move destination unknown"),
     )
     old, new = write_pages(tmp_path, page_text(FIND, finding), page_text(FIND, finding, moving))
-    assert run_diff(capsys, old, new) == (
+    assert run_diff(capsys, "--fail-on", "breaking", old, new) == (
         1,
         (
             "new.rst\n"
