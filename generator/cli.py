@@ -67,10 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     lnt = sub.add_parser("lint", help="report what in the pages is probably wrong; exit 1 if any")
     lnt.add_argument("target", nargs="?", type=Path, default=Path("spec"), metavar="PAGE|DIR")
     lnt.add_argument("--format", choices=("text", "json"), default="text")
-    dif = sub.add_parser("diff", help="semantic changelog between two versions; exit 1 if any")
+    dif = sub.add_parser(
+        "diff", help="semantic changelog, generated API included, of two versions; exit 1 if any"
+    )
     for side in ("old", "new"):
         dif.add_argument(side, metavar=side.upper(), help="a page, a folder, or REV:path of one")
     dif.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    dif.add_argument(
+        "--fail-on",
+        choices=("any", "breaking"),
+        default="any",
+        help="exit 1 on any change (the default), or only on one that breaks importing code",
+    )
     aud = sub.add_parser("audit", help="compare the pages with installed pynetdicom; 1 on drift")
     aud.add_argument("--spec", type=Path, default=Path("spec"), help="pages (default spec/)")
     aud.add_argument("--format", choices=("text", "json"), default="text")
@@ -165,7 +173,7 @@ def run(argv: Sequence[str] | None = None, console: Console | None = None) -> in
 
         changes = diff.changelog(args.old, args.new)
         console.report(diff.report(changes, args.format), in_json=args.format == "json")
-        return 1 if changes else 0
+        return 1 if any(c.breaking or args.fail_on == "any" for c in changes) else 0
     if args.command == "audit":
         from generator import audit
 

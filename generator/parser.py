@@ -578,7 +578,7 @@ class _PageReader:
                 valid = UID(uid).is_valid
             if not valid:
                 self.problem(row.line, f"invalid UID {uid!r}")
-            why = _keyword_fault(name)
+            why = keyword_fault(name)
             if why:
                 known = registry_keyword(uid)
                 hint = f" (pydicom's keyword for its UID is {known})" if known else ""
@@ -703,7 +703,7 @@ class _PageReader:
         return tuple(result)
 
 
-def _keyword_fault(name: str) -> str | None:
+def keyword_fault(name: str) -> str | None:
     """Why ``name`` cannot be a module-level Python name that means itself, or None. (Names the
     generated module itself uses are refused when it is rendered: the template knows them.)"""
     if not name.isidentifier():

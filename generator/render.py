@@ -199,10 +199,21 @@ def _render_page(
 ) -> dict[str, Any]:
     """Render ``page``'s own outputs into ``outputs``; its view, for the templates of all pages."""
     targets = paths.claim(page)
+    context = page_context(page, digest)
+    _refuse_clashes(env, page, context)
+    for template, path in targets.items():
+        outputs[path] = _render_one(env, template, context, path, finisher)
+    html = PAGE_HTML.format(stem=page.stem)
+    finisher.submit(html, "html", outputs[PAGE_TEMPLATES["page.rst.j2"].format(stem=page.stem)], "")
+    return context
+
+
+def page_context(page: Page, digest: str) -> dict[str, Any]:
+    """What the page templates are rendered with; ``digest`` is the templates' sha256."""
     services = [
         service_view(page, dimse) for dimse in dict.fromkeys(t.dimse for t in page.status_tables)
     ]
-    context = {
+    return {
         "page": page,
         "services": services,
         "source_name": Path(page.source).name,
@@ -210,12 +221,13 @@ def _render_page(
         "backend_methods": list(dict.fromkeys(m for s in services for m in s.methods)),
         "status_count": sum(len(t.statuses) for t in page.status_tables),
     }
-    _refuse_clashes(env, page, context)
-    for template, path in targets.items():
-        outputs[path] = _render_one(env, template, context, path, finisher)
-    html = PAGE_HTML.format(stem=page.stem)
-    finisher.submit(html, "html", outputs[PAGE_TEMPLATES["page.rst.j2"].format(stem=page.stem)], "")
-    return context
+
+
+def page_module(env: jinja2.Environment, page: Page) -> str:
+    """``page``'s module as ``env``'s ``page.py.j2`` renders it, before black: what ``diff``
+    reads the generated API from. Its header holds no templates digest, which no name needs,
+    and the keywords are not checked for clashes, so a page ``generate`` refuses still has one."""
+    return _render_text(env, "page.py.j2", page_context(page, ""))
 
 
 class _Paths:
