@@ -1,8 +1,8 @@
 """``servicegen lint``: what in a page is probably wrong even though the generator accepts it.
 
 The checks hold each page to outside references that change on their own schedule (PS3.7 Annex C,
-pydicom's UID registry) and to itself (a table of one DIMSE service naming another's handler), so
-a page can be read, generated and still be wrong. Findings have stable codes, documented in the
+pydicom's UID registry, pynetdicom's SOP class keywords) and to itself (a table of one DIMSE
+service naming another's handler), so a page can be read, generated and still be wrong. Findings have stable codes, documented in the
 README; ``audit`` reuses the finding type, the rule table and ``read_leniently``.
 """
 
@@ -20,6 +20,7 @@ from pydicom._uid_dict import UID_dictionary
 
 from generator.annex_c import annex_c_classes
 from generator.errors import SpecError
+from generator.keywords import expected_keyword
 from generator.model import Dimse, Page, Status, StatusTable, code_text
 from generator.pages import page_paths
 from generator.parser import examine_page
@@ -52,7 +53,7 @@ RULES = {
         Rule("SG102", Severity.WARNING, "code of no class in PS3.7 Annex C"),
         Rule("SG201", Severity.WARNING, "UID unknown to pydicom"),
         Rule("SG202", Severity.WARNING, "UID retired"),
-        Rule("SG203", Severity.INFO, "keyword differs from pydicom's"),
+        Rule("SG203", Severity.INFO, "keyword differs from pynetdicom's (or pydicom's)"),
         Rule("SG301", Severity.ERROR, "names another DIMSE service's callback or event"),
         Rule("SG302", Severity.WARNING, "handler sends a code the tables lack"),
         Rule("SG401", Severity.ERROR, "UID differs from pynetdicom's"),
@@ -202,18 +203,17 @@ def _registry(page: Page) -> Iterator[Finding]:
         entry = UID_dictionary.get(sop.uid)
         if entry is None:
             yield Finding(page.source, sop.line, "SG201", f"pydicom does not know UID {sop.uid}")
-            continue
-        name, _, _, retired, known_keyword = entry
-        if retired:
+        elif entry[3]:
             yield Finding(
-                page.source, sop.line, "SG202", f"pydicom lists {sop.uid} ({name}) as retired"
+                page.source, sop.line, "SG202", f"pydicom lists {sop.uid} ({entry[0]}) as retired"
             )
-        if sop.keyword != known_keyword and sop.keyword.isidentifier():
+        known = expected_keyword(sop.uid)
+        if known and sop.keyword != known.name and sop.keyword.isidentifier():
             yield Finding(
                 page.source,
                 sop.line,
                 "SG203",
-                f"keyword {sop.keyword} differs from pydicom's {known_keyword} for {sop.uid}",
+                f"keyword {sop.keyword} differs from {known.source}'s {known.name} for {sop.uid}",
             )
 
 

@@ -4,13 +4,17 @@ page of known disagreements and on pynetdicom's own pages."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from pydicom._uid_dict import UID_dictionary
 
 from generator.audit import audit
 from generator.cli import main
+from generator.keywords import expected_keyword, pynetdicom_keywords
+from generator.lint import lint
 
 from .conftest import ROOT
 from .test_pynetdicom_pages import INVENTORY, INVENTORY_PROBLEMS, mend
@@ -206,3 +210,66 @@ def test_unmended_rows_are_reported_and_audit_carries_on(pynetdicom_pages: Path)
         "SG411": 70,
         "SG413": 14,
     }
+
+
+ADVICE = re.compile(r"(?:pynetdicom|pydicom)'s (?:keyword for its UID is )?(\w+)")
+"""The keyword lint advises, in an SG203 or SG002 message."""
+
+
+def sop_class_page(rows: list[tuple[str, str]]) -> str:
+    """A page of one SOP class table of ``(uid, keyword)`` rows, the first row at line 7 and
+    each next one two lines further."""
+    uid_width = max(len(uid) for uid, _ in [*rows, ("UID", "")])
+    name_width = max(len(name) for _, name in [*rows, ("", "SOP Class")])
+    rule = f"+-{'-' * uid_width}-+-{'-' * name_width}-+\n"
+    lines = [f"| {'UID'.ljust(uid_width)} | {'SOP Class'.ljust(name_width)} |\n"]
+    lines.append(rule.replace("-", "="))
+    for uid, name in rows:
+        lines += [f"| {uid.ljust(uid_width)} | {name.ljust(name_width)} |\n", rule]
+    return "Keywords\n========\n\n" + rule + "".join(lines)
+
+
+def test_following_lints_keyword_advice_never_makes_an_audit_finding(tmp_path: Path) -> None:
+    """Every SOP class either library names, under a wrong keyword (SG203) and under one that
+    is no identifier (SG002): lint advises a keyword for each, and the pages that follow all of
+    that advice have no lint finding about keywords and no audit SG402."""
+    uids = sorted(
+        uid
+        for uid in {*pynetdicom_keywords(), *UID_dictionary}
+        if (uid in pynetdicom_keywords() or UID_dictionary[uid][1] == "SOP Class")
+        and expected_keyword(uid) is not None
+    )
+    wrong = {
+        "wrong.rst": [(uid, f"Wrong{n}") for n, uid in enumerate(uids)],
+        "not_names.rst": [(uid, f"Not a name {n}") for n, uid in enumerate(uids)],
+    }
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    for name, rows in wrong.items():
+        (spec / name).write_text(sop_class_page(rows), encoding="utf-8")
+    assert Counter(keyword.source for keyword in map(expected_keyword, uids) if keyword) == {
+        "pynetdicom": 252,
+        "pydicom": 56,
+    }
+    advice: dict[tuple[str, int], str] = {}
+    findings = lint(spec)
+    by_uid = {f.message.split()[-1]: f.message for f in findings if f.code == "SG203"}
+    assert by_uid["1.2.840.10008.5.1.4.39.2"] == (
+        f"keyword Wrong{uids.index('1.2.840.10008.5.1.4.39.2')} differs from pynetdicom's"
+        " ColorPaletteInformationModelFind for 1.2.840.10008.5.1.4.39.2"
+    )
+    assert by_uid["1.2.840.10008.1.9"] == (
+        f"keyword Wrong{uids.index('1.2.840.10008.1.9')} differs from pydicom's"
+        " BasicStudyContentNotification for 1.2.840.10008.1.9"
+    )
+    for finding in findings:
+        if finding.code in ("SG002", "SG203"):
+            match = ADVICE.search(finding.message)
+            assert match and (Path(finding.path).name, finding.line) not in advice, finding
+            advice[Path(finding.path).name, finding.line] = match[1]
+    assert len(advice) == 2 * len(uids) == 616
+    for name, rows in wrong.items():
+        mended = [(uid, advice[name, 7 + 2 * n]) for n, (uid, _) in enumerate(rows)]
+        (spec / name).write_text(sop_class_page(mended), encoding="utf-8")
+    assert not [f for f in lint(spec) if f.code in ("SG002", "SG203")]
+    assert Counter(f.code for f in audit(spec)) == {"SG403": 2 * 56}
