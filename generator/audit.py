@@ -21,8 +21,9 @@ import pynetdicom.status
 from pynetdicom import sop_class
 from pynetdicom.service_class import QueryRetrieveServiceClass, ServiceClass
 
+from generator.findings import RULES, Finding, sort_findings
 from generator.keywords import pynetdicom_keywords
-from generator.lint import RULES, Finding, plural, read_leniently, sort_findings
+from generator.lint import plural, read_leniently
 from generator.model import Dimse, Page, Scope, Status, StatusTable, code_text
 
 StatusDict = Mapping[int, tuple[str, str]]

@@ -46,9 +46,9 @@ def test_the_seed_documents_two_codes_pynetdicom_never_sends(
         1,
         (
             "SG413 documented but never sent: 2\n"
-            f"  {page}:170: SG413 0xC410 (C-GET) appears nowhere in pynetdicom's source, so it is"
+            f"  {page}:170: warning: SG413 0xC410 (C-GET) appears nowhere in pynetdicom's source, so it is"
             " never sent\n"
-            f"  {page}:242: SG413 0xC510 (C-MOVE) appears nowhere in pynetdicom's source, so it is"
+            f"  {page}:242: warning: SG413 0xC510 (C-MOVE) appears nowhere in pynetdicom's source, so it is"
             " never sent\n"
             "2 findings of 1 kind\n"
         ),
@@ -62,46 +62,46 @@ def test_every_known_disagreement_is_found_once(capsys: pytest.CaptureFixture[st
     assert out.splitlines() == [
         "SG401 UID differs from pynetdicom's: 1",
         (
-            f"  {FAULTS}:15: SG401 UID 1.2.840.10008.5.1.4.1.2.2.9 of"
+            f"  {FAULTS}:15: error: SG401 UID 1.2.840.10008.5.1.4.1.2.2.9 of"
             " StudyRootQueryRetrieveInformationModelFind differs from pynetdicom's"
             " 1.2.840.10008.5.1.4.1.2.2.1"
         ),
         "SG402 keyword differs from pynetdicom's: 1",
         (
-            f"  {FAULTS}:17: SG402 keyword PatientStudyOnlyFind differs from pynetdicom's"
+            f"  {FAULTS}:17: warning: SG402 keyword PatientStudyOnlyFind differs from pynetdicom's"
             " PatientStudyOnlyQueryRetrieveInformationModelFind for 1.2.840.10008.5.1.4.1.2.3.1"
         ),
         "SG403 SOP class unknown to pynetdicom: 2",
         (
-            f"  {FAULTS}:19: SG403 pynetdicom knows neither UID 1.2.826.0.1.3680043.9.9999.1 nor"
+            f"  {FAULTS}:19: warning: SG403 pynetdicom knows neither UID 1.2.826.0.1.3680043.9.9999.1 nor"
             " keyword ExamplePrivateFind"
         ),
         (
-            f"  {FAULTS}:28: SG403 pynetdicom knows neither UID 1.2.826.0.1.3680043.9.9999.2 nor"
+            f"  {FAULTS}:28: warning: SG403 pynetdicom knows neither UID 1.2.826.0.1.3680043.9.9999.2 nor"
             " keyword ExamplePrivateAction"
         ),
         "SG411 category differs from pynetdicom's: 1",
         (
-            f"  {FAULTS}:39: SG411 0x0107 (C-FIND) is Failure here but Warning in"
+            f"  {FAULTS}:39: error: SG411 0x0107 (C-FIND) is Failure here but Warning in"
             " pynetdicom.status.QR_FIND_SERVICE_CLASS_STATUS"
         ),
         "SG412 status not in pynetdicom's table: 2",
         (
-            f"  {FAULTS}:50: SG412 0xA123 (C-FIND) is not in"
+            f"  {FAULTS}:50: warning: SG412 0xA123 (C-FIND) is not in"
             " pynetdicom.status.QR_FIND_SERVICE_CLASS_STATUS"
         ),
         (
-            f"  {FAULTS}:52: SG412 0xA700 to 0xA70F (C-FIND): 15 of its 16 codes are not in"
+            f"  {FAULTS}:52: warning: SG412 0xA700 to 0xA70F (C-FIND): 15 of its 16 codes are not in"
             " pynetdicom.status.QR_FIND_SERVICE_CLASS_STATUS"
         ),
         "SG413 documented but never sent: 1",
         (
-            f"  {FAULTS}:67: SG413 0xC399 (C-FIND) appears nowhere in pynetdicom's source, so it is"
+            f"  {FAULTS}:67: warning: SG413 0xC399 (C-FIND) appears nowhere in pynetdicom's source, so it is"
             " never sent"
         ),
         "SG414 no pynetdicom service class to compare with: 1",
         (
-            f"  {FAULTS}:73: SG414 pynetdicom has no service class for the N-ACTION SOP classes of"
+            f"  {FAULTS}:73: warning: SG414 pynetdicom has no service class for the N-ACTION SOP classes of"
             " this page"
         ),
         "9 findings of 7 kinds",
@@ -169,17 +169,17 @@ def test_pynetdicoms_own_pages_mended(pynetdicom_pages: Path, tmp_path: Path) ->
     storage = spec / "storage_service_class.rst"
     approval = spec / "protocol_approval_service_class.rst"
     assert [str(f) for f in findings if f.code in ("SG401", "SG402")] == [
-        f"{approval}:{line}: SG402 keyword ProtocolApprovalInformation{dimse} differs from"
+        f"{approval}:{line}: warning: SG402 keyword ProtocolApprovalInformation{dimse} differs from"
         f" pynetdicom's ProtocolApprovalInformationModel{dimse} for 1.2.840.10008.5.1.4.1.1.200.{n}"
         for line, dimse, n in ((17, "Find", 4), (19, "Move", 5), (21, "Get", 6))
     ] + [
         (
-            f"{storage}:24: SG401 UID 1.2.840.10008.5.1.4.1.1.1.1.1.1 of"
+            f"{storage}:24: error: SG401 UID 1.2.840.10008.5.1.4.1.1.1.1.1.1 of"
             " DigitalXRayImageStorageForProcessing differs from pynetdicom's"
             " 1.2.840.10008.5.1.4.1.1.1.1.1"
         ),
         (
-            f"{storage}:32: SG401 UID 1.2.840.10008.5.1.1.4.1.1.3.1 of"
+            f"{storage}:32: error: SG401 UID 1.2.840.10008.5.1.1.4.1.1.3.1 of"
             " DigitalIntraOralXRayImageStorageForProcessing differs from pynetdicom's"
             " 1.2.840.10008.5.1.4.1.1.1.3.1"
         ),
