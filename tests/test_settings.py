@@ -4,6 +4,7 @@ found; and every mistake in it as one line at its line."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str],
         (("--ignore", "SG0,SG1,SG3"), ("SG201", "SG202", "SG203"), 1),
         # The more specific selector wins, whatever the order; ignore wins at the same length.
         (("--ignore", "SG2", "--select", "SG201"), ("SG201",), 1),
+        (("--select", "SG2", "--ignore", "SG203"), ("SG201", "SG202"), 1),
         (("--select", "SG2", "--ignore", "SG20"), (), 0),
         (("--select", "SG20", "--ignore", "SG2"), ("SG201", "SG202", "SG203"), 1),
         (("--select", "SG2", "--ignore", "SG2"), (), 0),
@@ -107,6 +109,27 @@ def test_the_file_configures_and_the_command_line_overrides(
     assert run(capsys, "lint", "--spec", str(page), "--select", "SG0") == (
         1,
         lines_of(page, "SG002"),
+        "",
+    )
+
+
+def test_the_readmes_example_configures_as_it_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (example,) = re.findall(
+        r"```toml\n(.*?)```", (ROOT / "README.md").read_text("utf-8"), re.DOTALL
+    )
+    root = project(tmp_path, example)
+    shutil.copy(SEED, root / "spec")  # its SG301 is the one per-page-ignores names
+    assert run(capsys, "lint", "--spec", str(root / "spec")) == (
+        1,
+        lines_of(root / "spec/faults.rst", "SG101", "SG102", "SG301"),
+        "",
+    )
+    # fail-on = "error": the warnings alone pass.
+    assert run(capsys, "lint", "--spec", str(root / "spec"), "--ignore", "SG101,SG301") == (
+        0,
+        lines_of(root / "spec/faults.rst", "SG102"),
         "",
     )
 
