@@ -21,7 +21,9 @@ import pynetdicom.status
 from pynetdicom import sop_class
 from pynetdicom.service_class import QueryRetrieveServiceClass, ServiceClass
 
-from generator.lint import RULES, Finding, plural, read_leniently, sort_findings
+from generator.findings import RULES, Finding, sort_findings
+from generator.keywords import pynetdicom_keywords
+from generator.lint import plural, read_leniently
 from generator.model import Dimse, Page, Scope, Status, StatusTable, code_text
 
 StatusDict = Mapping[int, tuple[str, str]]
@@ -45,18 +47,8 @@ def audit(spec: Path) -> list[Finding]:
     return sort_findings(findings)
 
 
-@functools.cache
-def _pynetdicom_sop_classes() -> dict[str, str]:
-    """UID → keyword of every SOP class constant ``pynetdicom.sop_class`` defines."""
-    return {
-        str(value): name
-        for name, value in vars(sop_class).items()
-        if isinstance(value, sop_class.SOPClass)
-    }
-
-
 def _sop_classes(page: Page) -> Iterator[Finding]:
-    keywords = _pynetdicom_sop_classes()
+    keywords = pynetdicom_keywords()
     uids = {keyword: uid for uid, keyword in keywords.items()}
     for sop in page.sop_classes:
         known = keywords.get(sop.uid)

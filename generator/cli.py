@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from generator import BUILTIN_TEMPLATES, writer
 from generator.console import NORMAL, QUIET, VERBOSE, Console
 from generator.errors import ServicegenError
+from generator.findings import Severity
 from generator.pages import page_paths
 
 if TYPE_CHECKING:
@@ -64,9 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     mdl = sub.add_parser("model", help="print a page's model as JSON")
     mdl.add_argument("page", type=Path)
-    lnt = sub.add_parser("lint", help="report what in the pages is probably wrong; exit 1 if any")
-    lnt.add_argument("target", nargs="?", type=Path, default=Path("spec"), metavar="PAGE|DIR")
-    lnt.add_argument("--format", choices=("text", "json"), default="text")
+    lnt = sub.add_parser("lint", help="report what in the pages is probably wrong")
     dif = sub.add_parser(
         "diff", help="semantic changelog, generated API included, of two versions; exit 1 if any"
     )
@@ -79,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="any",
         help="exit 1 on any change (the default), or only on one that breaks importing code",
     )
-    aud = sub.add_parser("audit", help="compare the pages with installed pynetdicom; 1 on drift")
-    aud.add_argument("--spec", type=Path, default=Path("spec"), help="pages (default spec/)")
-    aud.add_argument("--format", choices=("text", "json"), default="text")
+    aud = sub.add_parser("audit", help="compare the pages with the installed pynetdicom")
+    for command in (lnt, aud):
+        _add_findings_options(command)
     for command in sub.choices.values():
         _add_verbosity(command, "verbosity")
     return top
@@ -110,6 +109,32 @@ def _verbosity(top: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if len(given) > 1:
         top.error("-q/--quiet and -v/--verbose cannot be used together")
     return given.pop() if given else NORMAL
+
+
+def _add_findings_options(command: argparse.ArgumentParser) -> None:
+    """The options of a command that reports findings (``lint``, ``audit``); the last three
+    override ``[tool.servicegen.<command>]`` of the closest ``pyproject.toml``."""
+    command.add_argument(
+        "--spec",
+        type=Path,
+        default=Path("spec"),
+        metavar="PAGE|DIR",
+        help="a page or a folder of pages (default spec/)",
+    )
+    command.add_argument("--format", choices=("text", "json"), default="text")
+    for option, what in (("--select", "only these"), ("--ignore", "leave out these")):
+        command.add_argument(
+            option,
+            type=lambda text: text.split(","),
+            action="extend",
+            metavar="CODES",
+            help=f"{what} codes, comma-separated; a start of a code such as SG2 is every SG2xx",
+        )
+    command.add_argument(
+        "--fail-on",
+        choices=[severity.value for severity in Severity],
+        help="exit 1 if a finding shown is at least this severe (default warning)",
+    )
 
 
 def load(spec: Path, console: Console) -> Iterator[Page]:
@@ -162,24 +187,14 @@ def run(argv: Sequence[str] | None = None, console: Console | None = None) -> in
         model = parser.read_page(args.page).to_json()
         console.report(json.dumps(model, indent=2, ensure_ascii=False) + "\n", in_json=True)
         return 0
-    if args.command == "lint":
-        from generator import lint
-
-        findings = lint.lint(args.target)
-        console.report(lint.report(findings, args.format), in_json=args.format == "json")
-        return 1 if findings else 0
+    if args.command in ("lint", "audit"):
+        return _findings(args, console)
     if args.command == "diff":
         from generator import diff
 
         changes = diff.changelog(args.old, args.new)
         console.report(diff.report(changes, args.format), in_json=args.format == "json")
         return 1 if any(c.breaking or args.fail_on == "any" for c in changes) else 0
-    if args.command == "audit":
-        from generator import audit
-
-        findings = audit.audit(args.spec)
-        console.report(audit.report(findings, args.format), in_json=args.format == "json")
-        return 1 if findings else 0
     _apart(args.spec, args.out)
     # Fingerprinted before reading, so a page edited meanwhile cannot be recorded as rendered.
     templates = [t for t in (_templates(args.templates), BUILTIN_TEMPLATES) if t]
@@ -209,6 +224,23 @@ def run(argv: Sequence[str] | None = None, console: Console | None = None) -> in
     summary = f"{args.out}: {len(changed) - len(removed)} of {len(outputs)} files changed"
     console.summary(summary + (f", {len(removed)} removed" if removed else ""))
     return 0
+
+
+def _findings(args: argparse.Namespace, console: Console) -> int:
+    """``lint`` or ``audit``: the findings the settings show, and 1 if one is severe enough."""
+    from generator import audit, lint
+    from generator.settings import settings
+
+    chosen = settings(
+        args.command, args.spec, select=args.select, ignore=args.ignore, fail_on=args.fail_on
+    )
+    if args.command == "lint":
+        found, report = lint.lint(args.spec), lint.report
+    else:
+        found, report = audit.audit(args.spec), audit.report
+    findings = chosen.shown(found)
+    console.report(report(findings, args.format), in_json=args.format == "json")
+    return 1 if chosen.fails(findings) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

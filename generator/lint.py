@@ -1,96 +1,29 @@
 """``servicegen lint``: what in a page is probably wrong even though the generator accepts it.
 
 The checks hold each page to outside references that change on their own schedule (PS3.7 Annex C,
-pydicom's UID registry) and to itself (a table of one DIMSE service naming another's handler), so
-a page can be read, generated and still be wrong. Findings have stable codes, documented in the
-README; ``audit`` reuses the finding type, the rule table and ``read_leniently``.
+pydicom's UID registry, pynetdicom's SOP class keywords) and to itself (a table of one DIMSE
+service naming another's handler), so a page can be read, generated and still be wrong. Findings
+have stable codes (``findings.RULES``), documented in the README; ``audit`` reuses
+``read_leniently``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from enum import Enum
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from pydicom._uid_dict import UID_dictionary
 
 from generator.annex_c import annex_c_classes
 from generator.errors import SpecError
+from generator.findings import Finding, sort_findings
+from generator.keywords import expected_keyword
 from generator.model import Dimse, Page, Status, StatusTable, code_text
 from generator.pages import page_paths
 from generator.parser import examine_page
 from generator.views import service_view
-
-
-class Severity(str, Enum):
-    """How sure a finding is to be a fault: an error is one, a warning may be, info is a note."""
-
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A kind of finding: its stable code, its severity and what it means, in a few words."""
-
-    code: str
-    severity: Severity
-    title: str
-
-
-RULES = {
-    rule.code: rule
-    for rule in (
-        Rule("SG001", Severity.ERROR, "page cannot be read"),
-        Rule("SG002", Severity.ERROR, "row the generator refuses"),
-        Rule("SG101", Severity.ERROR, "category contradicts PS3.7 Annex C"),
-        Rule("SG102", Severity.WARNING, "code of no class in PS3.7 Annex C"),
-        Rule("SG201", Severity.WARNING, "UID unknown to pydicom"),
-        Rule("SG202", Severity.WARNING, "UID retired"),
-        Rule("SG203", Severity.INFO, "keyword differs from pydicom's"),
-        Rule("SG301", Severity.ERROR, "names another DIMSE service's callback or event"),
-        Rule("SG302", Severity.WARNING, "handler sends a code the tables lack"),
-        Rule("SG401", Severity.ERROR, "UID differs from pynetdicom's"),
-        Rule("SG402", Severity.WARNING, "keyword differs from pynetdicom's"),
-        Rule("SG403", Severity.WARNING, "SOP class unknown to pynetdicom"),
-        Rule("SG411", Severity.ERROR, "category differs from pynetdicom's"),
-        Rule("SG412", Severity.WARNING, "status not in pynetdicom's table"),
-        Rule("SG413", Severity.WARNING, "documented but never sent"),
-        Rule("SG414", Severity.WARNING, "no pynetdicom service class to compare with"),
-    )
-}
-"""Every finding code of ``lint`` (SG0xx–SG3xx) and ``audit`` (SG0xx, SG4xx)."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One finding at a line of a page."""
-
-    path: str
-    line: int
-    code: str
-    message: str
-
-    @property
-    def rule(self) -> Rule:
-        return RULES[self.code]
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.code} {self.message}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "line": self.line,
-            "code": self.code,
-            "severity": self.rule.severity.value,
-            "message": self.message,
-        }
 
 
 def read_leniently(target: Path) -> tuple[list[Page], list[Finding]]:
@@ -115,10 +48,6 @@ def lint(target: Path) -> list[Finding]:
     for page in pages:
         findings.extend(lint_page(page))
     return sort_findings(findings)
-
-
-def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda f: (f.path, f.line, f.code))
 
 
 def lint_page(page: Page) -> Iterator[Finding]:
@@ -202,18 +131,17 @@ def _registry(page: Page) -> Iterator[Finding]:
         entry = UID_dictionary.get(sop.uid)
         if entry is None:
             yield Finding(page.source, sop.line, "SG201", f"pydicom does not know UID {sop.uid}")
-            continue
-        name, _, _, retired, known_keyword = entry
-        if retired:
+        elif entry[3]:
             yield Finding(
-                page.source, sop.line, "SG202", f"pydicom lists {sop.uid} ({name}) as retired"
+                page.source, sop.line, "SG202", f"pydicom lists {sop.uid} ({entry[0]}) as retired"
             )
-        if sop.keyword != known_keyword and sop.keyword.isidentifier():
+        known = expected_keyword(sop.uid)
+        if known and sop.keyword != known.name and sop.keyword.isidentifier():
             yield Finding(
                 page.source,
                 sop.line,
                 "SG203",
-                f"keyword {sop.keyword} differs from pydicom's {known_keyword} for {sop.uid}",
+                f"keyword {sop.keyword} differs from {known.source}'s {known.name} for {sop.uid}",
             )
 
 

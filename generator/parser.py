@@ -41,6 +41,7 @@ from docutils.utils import punctuation_chars
 from pydicom.uid import UID
 
 from generator.errors import Problem, SpecError
+from generator.keywords import expected_keyword
 from generator.model import (
     Category,
     Dimse,
@@ -580,8 +581,8 @@ class _PageReader:
                 self.problem(row.line, f"invalid UID {uid!r}")
             why = keyword_fault(name)
             if why:
-                known = registry_keyword(uid)
-                hint = f" (pydicom's keyword for its UID is {known})" if known else ""
+                known = expected_keyword(uid)
+                hint = f" ({known.source}'s keyword for its UID is {known.name})" if known else ""
                 self.problem(row.line, f"SOP class keyword {name!r} {why}{hint}")
             named: tuple[Dimse, ...] | None = (titled,) if titled else None
             if dimse_col is not None:
@@ -717,10 +718,3 @@ def keyword_fault(name: str) -> str | None:
     if name in vars(builtins):
         return "is a Python builtin, which `from module import *` would hide"
     return None
-
-
-def registry_keyword(uid: str) -> str:
-    """pydicom's keyword for ``uid``, or ``""`` when its registry does not know the UID."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pydicom warns about odd UIDs as well as answering
-        return UID(uid).keyword

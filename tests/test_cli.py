@@ -197,19 +197,19 @@ BAD_PAGES = {
     "keyword not an identifier": (
         "| ColorPaletteInformationModelFind |",
         "| Color Palette FIND               |",
-        "SOP class keyword 'Color Palette FIND' is not a Python identifier (pydicom's keyword for its UID is ColorPaletteQueryRetrieveInformationModelFind)",
+        "SOP class keyword 'Color Palette FIND' is not a Python identifier (pynetdicom's keyword for its UID is ColorPaletteInformationModelFind)",
     ),
     "reserved keyword": (
         "| ColorPaletteInformationModelFind |",
         "| lambda                           |",
-        "SOP class keyword 'lambda' is a reserved word (pydicom's keyword for its UID is ColorPaletteQueryRetrieveInformationModelFind)",
+        "SOP class keyword 'lambda' is a reserved word (pynetdicom's keyword for its UID is ColorPaletteInformationModelFind)",
     ),
     "keyword not in NFKC form": (
         "| ColorPaletteInformationModelFind |",
         "| \ufb01le                              |",
         (
             "SOP class keyword '\ufb01le' is not in NFKC form, so Python would read it as another"
-            " name (pydicom's keyword for its UID is ColorPaletteQueryRetrieveInformationModelFind)"
+            " name (pynetdicom's keyword for its UID is ColorPaletteInformationModelFind)"
         ),
     ),
     "keyword clashing with a generated name": (

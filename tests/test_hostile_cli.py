@@ -40,8 +40,8 @@ def test_a_file_name_with_an_escape_sequence_reaches_no_terminal_raw(
     shutil.copy(SEED, spec / f"evil{escape}page.rst")
     for command in (
         ("generate", "--spec", "spec", "--out", "out"),
-        ("lint", "spec"),
-        ("lint", "spec", "--format", "json"),
+        ("lint", "--spec", "spec"),
+        ("lint", "--spec", "spec", "--format", "json"),
         ("model", f"spec/evil{escape}page.rst"),
         ("diff", "spec", str(ROOT / "spec"), "--format", "json"),
         ("diff", "spec", str(ROOT / "spec")),

@@ -296,7 +296,11 @@ def test_a_symbolic_link_among_the_pages_is_refused_not_followed(tmp_path: Path)
     spec.mkdir()
     (spec / "page.rst").symlink_to(outside / "secret.rst")
     (spec / "more").symlink_to(outside, target_is_directory=True)
-    for command in (("generate", "--spec", "spec"), ("lint", "spec"), ("check", "--spec", "spec")):
+    for command in (
+        ("generate", "--spec", "spec"),
+        ("lint", "--spec", "spec"),
+        ("check", "--spec", "spec"),
+    ):
         result = servicegen(*command, cwd=tmp_path)
         assert result.returncode == 2, result
         assert result.stderr.splitlines() == [
@@ -350,7 +354,11 @@ def test_nesting_too_deep_for_docutils_is_one_line_in_every_command(
     one_line_refusal(servicegen("generate", "--spec", "spec", cwd=tmp_path), "spec/pg.rst:")
     one_line_refusal(servicegen("check", "--spec", "spec", cwd=tmp_path), "spec/pg.rst:")
     one_line_refusal(servicegen("model", "spec/pg.rst", cwd=tmp_path), "spec/pg.rst:")
-    for command in (("lint", "spec"), ("audit", "--spec", "spec"), ("diff", "spec", "spec")):
+    for command in (
+        ("lint", "--spec", "spec"),
+        ("audit", "--spec", "spec"),
+        ("diff", "spec", "spec"),
+    ):
         result = servicegen(*command, cwd=tmp_path)
         assert "Traceback" not in result.stderr and result.returncode in (0, 1, 2), result.stderr
 

@@ -83,13 +83,13 @@ def test_every_mended_page_parses_with_exact_counts(pynetdicom_pages: Path, tmp_
     ]
 
 
-# What is wrong with the unmended inventory page: a line per row, with pydicom's keyword.
+# What is wrong with the unmended inventory page: a line per row, with pynetdicom's keyword.
 INVENTORY_PROBLEMS = [
     (
         line,
         (
             f"SOP class keyword 'Inventory {dimse}' is not a Python identifier"
-            f" (pydicom's keyword for its UID is Inventory{dimse.title()})"
+            f" (pynetdicom's keyword for its UID is Inventory{dimse.title()})"
         ),
     )
     for line, dimse in ((17, "FIND"), (19, "MOVE"), (21, "GET"))
