@@ -152,7 +152,8 @@ class Page:
         return tuple(merged.values())
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON shape ``servicegen model`` prints (codes as ints, descriptions as plain text)."""
+        """The JSON shape ``servicegen model`` prints (codes as ints, descriptions as plain text),
+        with each service's enum member names, so a page's names can be seen without generating."""
         return {
             "title": self.title,
             "source": self.source,
@@ -187,20 +188,46 @@ class Page:
                 for table in self.status_tables
             ],
             "links": [{"text": link.text, "url": link.url} for link in self.links],
+            "members": [
+                {"dimse": dimse.value, "name": name, "first": status.first, "last": status.last}
+                for dimse in dict.fromkeys(table.dimse for table in self.status_tables)
+                for status, name in member_names(self.statuses(dimse)).items()
+            ],
         }
 
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
-MAX_NAME_WORDS = 8
+MAX_NAME_WORDS = 6
+FILLER_WORDS = frozenset(
+    {"a", "an", "the", "this", "that", "these", "those"}
+    | {"is", "are", "was", "were", "been", "has", "have", "had", "do", "does", "did"}
+)
+"""Dropped wherever they stand: articles and demonstratives, and the auxiliary verbs of "is
+not supported", "has been terminated", "does not match". Never a word that carries meaning:
+"no", "not", "none", "cannot", "unable", "be" ("cannot be identified") all stay."""
+DANGLING_WORDS = frozenset(
+    {"about", "after", "against", "among", "as", "at", "before", "between", "by", "during"}
+    | {"for", "from", "in", "into", "of", "on", "onto", "per", "since", "than", "through"}
+    | {"to", "under", "until", "upon", "via", "with", "within", "without"}
+    | {"and", "or", "nor", "but", "if", "because", "unless", "whether", "while", "when"}
+    | {"where", "which", "who", "no", "not", "non"}
+)
+"""Prepositions, conjunctions and negations, which lead into the words after them: a name cut
+short never ends on one ("..._RECEIVED_FROM" would promise a word that is not there, and
+"..._STATE_NOT" would negate nothing)."""
 _LAST_LEVEL = 2
 
 
 def member_names(statuses: Iterable[Status]) -> dict[Status, str]:
     """Enum member names for one service's merged rows (each ``(first, last)`` at most once).
 
-    The rule, documented in the README: apostrophes are dropped, the description's first
-    ``MAX_NAME_WORDS`` runs of ASCII letters and digits are upper-cased and joined by ``_``
-    (``_`` is prefixed when that starts with a digit; ``STATUS`` stands in for an empty name).
+    The rule, documented in the README: apostrophes are dropped and the description's runs of
+    ASCII letters and digits are its words; ``FILLER_WORDS`` and a word that repeats the one
+    before it (``evt.EVT_C_FIND``) are dropped; the first ``MAX_NAME_WORDS`` words are kept and,
+    when that cuts the description short, ``DANGLING_WORDS`` are taken off the end (never the
+    first word); the words are upper-cased and joined by ``_`` (``_`` is prefixed when that
+    starts with a digit; ``STATUS`` stands in for an empty name). Short names read well and
+    survive a reworded tail.
     While rows share a name, every one of them is qualified one level further: first
     ``_<first code as 4 hex digits>`` (``OUT_OF_RESOURCES_A701``), then ``_0x<first>`` and, for a
     range, ``_0x<last>``. The lower-case ``x`` of that last level appears in no other level's
@@ -223,8 +250,16 @@ def member_names(statuses: Iterable[Status]) -> dict[Status, str]:
 
 
 def _base_name(description: str) -> str:
-    words = _WORD.findall(description.replace("'", "").replace("\u2019", ""))
-    name = "_".join(words[:MAX_NAME_WORDS]).upper() or "STATUS"
+    words: list[str] = []
+    for word in _WORD.findall(description.replace("'", "").replace("\u2019", "")):
+        folded = word.lower()
+        if folded not in FILLER_WORDS and not (words and words[-1].lower() == folded):
+            words.append(word)
+    kept = words[:MAX_NAME_WORDS]
+    if len(kept) < len(words):
+        while len(kept) > 1 and kept[-1].lower() in DANGLING_WORDS:
+            kept.pop()
+    name = "_".join(kept).upper() or "STATUS"
     return "_" + name if name[0].isdigit() else name
 
 

@@ -149,12 +149,12 @@ def test_a_suffixed_name_that_equals_another_rows_name(
     status = load(package, "page").CFindStatus
     assert {m.name: m.value for m in status} == {
         "SUCCESS": 0x0000,
-        "MATCHES_ARE_CONTINUING": 0xFF00,
+        "MATCHES_CONTINUING": 0xFF00,
         "OUT_OF_RESOURCES_0xA700": 0xA700,
         "OUT_OF_RESOURCES_A701": 0xA701,  # no longer shared: today's name stays
         "OUT_OF_RESOURCES_A700_A702": 0xA702,
-        "DATASET_DOES_NOT_MATCH_A703": 0xA703,
-        "DATASET_DOES_NOT_MATCH_A704": 0xA704,
+        "DATASET_NOT_MATCH_A703": 0xA703,
+        "DATASET_NOT_MATCH_A704": 0xA704,
         "UNABLE_TO_PROCESS_0xC000": 0xC000,
     }
     assert status.UNABLE_TO_PROCESS_0xC000_0xCFFF is status.UNABLE_TO_PROCESS_0xC000
@@ -174,7 +174,10 @@ def test_a_broken_name_invariant_is_an_error_at_the_row(monkeypatch: pytest.Monk
 
 CODES = st.integers(0, 0xFFFF)
 DESCRIPTIONS = st.one_of(
-    st.sampled_from(["Out of resources", "Unable to process", "", "'", "0xC000", "1st", "_"]),
+    st.sampled_from(
+        ["Out of resources", "Unable to process", "", "'", "0xC000", "1st", "_", "The a an"]
+    ),
+    st.sampled_from(["Failed to decode the dataset received from the peer", "Of to from a no"]),
     st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=80),
 )
 
