@@ -68,51 +68,48 @@ class CFindStatus(IntEnum):
 
     SUCCESS = 0x0000
     SOP_CLASS_NOT_SUPPORTED = 0x0122
-    PROCESSING_HAS_BEEN_TERMINATED = 0xFE00
+    PROCESSING_TERMINATED = 0xFE00
     OUT_OF_RESOURCES = 0xA700
-    DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    DATASET_NOT_MATCH_SOP_CLASS = 0xA900
     UNABLE_TO_PROCESS = 0xC000
-    MATCHES_ARE_CONTINUING = 0xFF00
-    MATCHES_ARE_CONTINUING_ONE_OR_MORE_OPTIONAL_KEYS = 0xFF01
-    USERS_CALLBACK_IMPLEMENTATION_RETURNED_A_STATUS_DATASET_WITH = 0xC001
-    USERS_CALLBACK_IMPLEMENTATION_RETURNED_AN_INVALID_STATUS_OBJECT = 0xC002
-    FAILED_TO_DECODE_THE_DATASET_RECEIVED_FROM_THE = 0xC310
-    UNHANDLED_EXCEPTION_RAISED_BY_THE_USERS_IMPLEMENTATION_OF = 0xC311
-    FAILED_TO_ENCODE_THE_DATASET_RECEIVED_FROM_THE = 0xC312
+    MATCHES_CONTINUING = 0xFF00
+    MATCHES_CONTINUING_ONE_OR_MORE_OPTIONAL = 0xFF01
+    USERS_CALLBACK_IMPLEMENTATION_RETURNED_STATUS_DATASET = 0xC001
+    USERS_CALLBACK_IMPLEMENTATION_RETURNED_INVALID_STATUS = 0xC002
+    FAILED_TO_DECODE_DATASET_RECEIVED = 0xC310
+    UNHANDLED_EXCEPTION_RAISED_BY_USERS_IMPLEMENTATION = 0xC311
+    FAILED_TO_ENCODE_DATASET_RECEIVED = 0xC312
 
 
 C_FIND_STATUSES = StatusTable(
     {
         CFindStatus.SUCCESS: ("Success", "Success"),
         CFindStatus.SOP_CLASS_NOT_SUPPORTED: ("Failure", "SOP Class not supported"),
-        CFindStatus.PROCESSING_HAS_BEEN_TERMINATED: ("Cancel", "Processing has been terminated"),
+        CFindStatus.PROCESSING_TERMINATED: ("Cancel", "Processing has been terminated"),
         CFindStatus.OUT_OF_RESOURCES: ("Failure", "Out of resources"),
-        CFindStatus.DATASET_DOES_NOT_MATCH_SOP_CLASS: (
-            "Failure",
-            "Dataset does not match SOP Class",
-        ),
-        CFindStatus.MATCHES_ARE_CONTINUING: ("Pending", "Matches are continuing"),
-        CFindStatus.MATCHES_ARE_CONTINUING_ONE_OR_MORE_OPTIONAL_KEYS: (
+        CFindStatus.DATASET_NOT_MATCH_SOP_CLASS: ("Failure", "Dataset does not match SOP Class"),
+        CFindStatus.MATCHES_CONTINUING: ("Pending", "Matches are continuing"),
+        CFindStatus.MATCHES_CONTINUING_ONE_OR_MORE_OPTIONAL: (
             "Pending",
             "Matches are continuing; one or more Optional keys was not supported",
         ),
-        CFindStatus.USERS_CALLBACK_IMPLEMENTATION_RETURNED_A_STATUS_DATASET_WITH: (
+        CFindStatus.USERS_CALLBACK_IMPLEMENTATION_RETURNED_STATUS_DATASET: (
             "Failure",
             "User's callback implementation returned a status Dataset with no (0000,0900) Status element",
         ),
-        CFindStatus.USERS_CALLBACK_IMPLEMENTATION_RETURNED_AN_INVALID_STATUS_OBJECT: (
+        CFindStatus.USERS_CALLBACK_IMPLEMENTATION_RETURNED_INVALID_STATUS: (
             "Failure",
             "User's callback implementation returned an invalid status object (not a pydicom Dataset or an int)",
         ),
-        CFindStatus.FAILED_TO_DECODE_THE_DATASET_RECEIVED_FROM_THE: (
+        CFindStatus.FAILED_TO_DECODE_DATASET_RECEIVED: (
             "Failure",
             "Failed to decode the dataset received from the peer",
         ),
-        CFindStatus.UNHANDLED_EXCEPTION_RAISED_BY_THE_USERS_IMPLEMENTATION_OF: (
+        CFindStatus.UNHANDLED_EXCEPTION_RAISED_BY_USERS_IMPLEMENTATION: (
             "Failure",
             "Unhandled exception raised by the user's implementation of the on_c_find callback",
         ),
-        CFindStatus.FAILED_TO_ENCODE_THE_DATASET_RECEIVED_FROM_THE: (
+        CFindStatus.FAILED_TO_ENCODE_DATASET_RECEIVED: (
             "Failure",
             "Failed to encode the dataset received from the user's implementation of the on_c_find callback",
         ),
@@ -133,17 +130,17 @@ class CGetStatus(IntEnum):
     DUPLICATE_INVOCATION = 0x0210
     MISTYPED_ARGUMENT = 0x0212
     SUB_OPERATIONS_TERMINATED = 0xFE00
-    OUT_OF_RESOURCES_UNABLE_TO_CALCULATE_NUMBER_OF = 0xA701
-    OUT_OF_RESOURCES_UNABLE_TO_PERFORM_SUB_OPERATIONS = 0xA702
-    DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
-    SUB_OPERATIONS_COMPLETE_ONE_OR_MORE_OR_WARNINGS = 0xB000
+    OUT_OF_RESOURCES_UNABLE_TO_CALCULATE = 0xA701
+    OUT_OF_RESOURCES_UNABLE_TO_PERFORM = 0xA702
+    DATASET_NOT_MATCH_SOP_CLASS = 0xA900
+    SUB_OPERATIONS_COMPLETE_ONE_OR_MORE = 0xB000
     UNABLE_TO_PROCESS = 0xC000
-    SUB_OPERATIONS_ARE_CONTINUING = 0xFF00
-    USERS_CALLBACK_IMPLEMENTATION_RETURNED_A_STATUS_DATASET_WITH = 0xC001
-    USERS_CALLBACK_IMPLEMENTATION_RETURNED_AN_INVALID_STATUS_OBJECT = 0xC002
-    FAILED_TO_DECODE_THE_DATASET_RECEIVED_FROM_THE = 0xC410
-    UNHANDLED_EXCEPTION_RAISED_BY_THE_USERS_IMPLEMENTATION_OF = 0xC411
-    THE_USERS_IMPLEMENTATION_OC_THE_ON_C_GET = 0xC413
+    SUB_OPERATIONS_CONTINUING = 0xFF00
+    USERS_CALLBACK_IMPLEMENTATION_RETURNED_STATUS_DATASET = 0xC001
+    USERS_CALLBACK_IMPLEMENTATION_RETURNED_INVALID_STATUS = 0xC002
+    FAILED_TO_DECODE_DATASET_RECEIVED = 0xC410
+    UNHANDLED_EXCEPTION_RAISED_BY_USERS_IMPLEMENTATION = 0xC411
+    USERS_IMPLEMENTATION_OC_ON_C_GET = 0xC413
 
 
 C_GET_STATUSES = StatusTable(
@@ -154,40 +151,37 @@ C_GET_STATUSES = StatusTable(
         CGetStatus.DUPLICATE_INVOCATION: ("Failure", "Duplicate invocation"),
         CGetStatus.MISTYPED_ARGUMENT: ("Failure", "Mistyped argument"),
         CGetStatus.SUB_OPERATIONS_TERMINATED: ("Cancel", "Sub-operations terminated"),
-        CGetStatus.OUT_OF_RESOURCES_UNABLE_TO_CALCULATE_NUMBER_OF: (
+        CGetStatus.OUT_OF_RESOURCES_UNABLE_TO_CALCULATE: (
             "Failure",
             "Out of resources; unable to calculate number of matches",
         ),
-        CGetStatus.OUT_OF_RESOURCES_UNABLE_TO_PERFORM_SUB_OPERATIONS: (
+        CGetStatus.OUT_OF_RESOURCES_UNABLE_TO_PERFORM: (
             "Failure",
             "Out of resources; unable to perform sub-operations",
         ),
-        CGetStatus.DATASET_DOES_NOT_MATCH_SOP_CLASS: (
-            "Failure",
-            "Dataset does not match SOP Class",
-        ),
-        CGetStatus.SUB_OPERATIONS_COMPLETE_ONE_OR_MORE_OR_WARNINGS: (
+        CGetStatus.DATASET_NOT_MATCH_SOP_CLASS: ("Failure", "Dataset does not match SOP Class"),
+        CGetStatus.SUB_OPERATIONS_COMPLETE_ONE_OR_MORE: (
             "Warning",
             "Sub-operations complete, one or more or warnings",
         ),
-        CGetStatus.SUB_OPERATIONS_ARE_CONTINUING: ("Pending", "Sub-operations are continuing"),
-        CGetStatus.USERS_CALLBACK_IMPLEMENTATION_RETURNED_A_STATUS_DATASET_WITH: (
+        CGetStatus.SUB_OPERATIONS_CONTINUING: ("Pending", "Sub-operations are continuing"),
+        CGetStatus.USERS_CALLBACK_IMPLEMENTATION_RETURNED_STATUS_DATASET: (
             "Failure",
             "User's callback implementation returned a status Dataset with no (0000,0900) Status element",
         ),
-        CGetStatus.USERS_CALLBACK_IMPLEMENTATION_RETURNED_AN_INVALID_STATUS_OBJECT: (
+        CGetStatus.USERS_CALLBACK_IMPLEMENTATION_RETURNED_INVALID_STATUS: (
             "Failure",
             "User's callback implementation returned an invalid status object (not a pydicom Dataset or an int)",
         ),
-        CGetStatus.FAILED_TO_DECODE_THE_DATASET_RECEIVED_FROM_THE: (
+        CGetStatus.FAILED_TO_DECODE_DATASET_RECEIVED: (
             "Failure",
             "Failed to decode the dataset received from the peer",
         ),
-        CGetStatus.UNHANDLED_EXCEPTION_RAISED_BY_THE_USERS_IMPLEMENTATION_OF: (
+        CGetStatus.UNHANDLED_EXCEPTION_RAISED_BY_USERS_IMPLEMENTATION: (
             "Failure",
             "Unhandled exception raised by the user's implementation of the on_c_get callback",
         ),
-        CGetStatus.THE_USERS_IMPLEMENTATION_OC_THE_ON_C_GET: (
+        CGetStatus.USERS_IMPLEMENTATION_OC_ON_C_GET: (
             "Failure",
             "The user's implementation oc the on_c_get callback yielded an invalid number of sub-operations",
         ),
@@ -209,20 +203,20 @@ class CMoveStatus(IntEnum):
     UNRECOGNISED_OPERATION = 0x0211
     MISTYPED_ARGUMENT = 0x0212
     SUB_OPERATIONS_TERMINATED = 0xFE00
-    OUT_OF_RESOURCES_UNABLE_TO_CALCULATE_NUMBER_OF = 0xA701
-    OUT_OF_RESOURCES_UNABLE_TO_PERFORM_SUB_OPERATIONS = 0xA702
+    OUT_OF_RESOURCES_UNABLE_TO_CALCULATE = 0xA701
+    OUT_OF_RESOURCES_UNABLE_TO_PERFORM = 0xA702
     MOVE_DESTINATION_UNKNOWN = 0xA801
-    DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
-    SUB_OPERATIONS_COMPLETE_ONE_OR_MORE_OR_WARNINGS = 0xB000
+    DATASET_NOT_MATCH_SOP_CLASS = 0xA900
+    SUB_OPERATIONS_COMPLETE_ONE_OR_MORE = 0xB000
     UNABLE_TO_PROCESS = 0xC000
-    SUB_OPERATIONS_ARE_CONTINUING = 0xFF00
-    USERS_CALLBACK_IMPLEMENTATION_RETURNED_A_STATUS_DATASET_WITH = 0xC001
-    USERS_CALLBACK_IMPLEMENTATION_RETURNED_AN_INVALID_STATUS_OBJECT = 0xC002
-    FAILED_TO_DECODE_THE_DATASET_RECEIVED_FROM_THE = 0xC510
-    UNHANDLED_EXCEPTION_RAISED_BY_THE_USERS_IMPLEMENTATION_OF = 0xC511
-    THE_USERS_IMPLEMENTATION_OC_THE_ON_C_MOVE_C513 = 0xC513
-    THE_USERS_IMPLEMENTATION_OC_THE_ON_C_MOVE_C514 = 0xC514
-    THE_USERS_IMPLEMENTATION_OC_THE_ON_C_MOVE_C515 = 0xC515
+    SUB_OPERATIONS_CONTINUING = 0xFF00
+    USERS_CALLBACK_IMPLEMENTATION_RETURNED_STATUS_DATASET = 0xC001
+    USERS_CALLBACK_IMPLEMENTATION_RETURNED_INVALID_STATUS = 0xC002
+    FAILED_TO_DECODE_DATASET_RECEIVED = 0xC510
+    UNHANDLED_EXCEPTION_RAISED_BY_USERS_IMPLEMENTATION = 0xC511
+    USERS_IMPLEMENTATION_OC_ON_C_MOVE_C513 = 0xC513
+    USERS_IMPLEMENTATION_OC_ON_C_MOVE_C514 = 0xC514
+    USERS_IMPLEMENTATION_OC_ON_C_MOVE_C515 = 0xC515
 
 
 C_MOVE_STATUSES = StatusTable(
@@ -234,49 +228,46 @@ C_MOVE_STATUSES = StatusTable(
         CMoveStatus.UNRECOGNISED_OPERATION: ("Failure", "Unrecognised operation"),
         CMoveStatus.MISTYPED_ARGUMENT: ("Failure", "Mistyped argument"),
         CMoveStatus.SUB_OPERATIONS_TERMINATED: ("Cancel", "Sub-operations terminated"),
-        CMoveStatus.OUT_OF_RESOURCES_UNABLE_TO_CALCULATE_NUMBER_OF: (
+        CMoveStatus.OUT_OF_RESOURCES_UNABLE_TO_CALCULATE: (
             "Failure",
             "Out of resources; unable to calculate number of matches",
         ),
-        CMoveStatus.OUT_OF_RESOURCES_UNABLE_TO_PERFORM_SUB_OPERATIONS: (
+        CMoveStatus.OUT_OF_RESOURCES_UNABLE_TO_PERFORM: (
             "Failure",
             "Out of resources; unable to perform sub-operations",
         ),
         CMoveStatus.MOVE_DESTINATION_UNKNOWN: ("Failure", "Move destination unknown"),
-        CMoveStatus.DATASET_DOES_NOT_MATCH_SOP_CLASS: (
-            "Failure",
-            "Dataset does not match SOP Class",
-        ),
-        CMoveStatus.SUB_OPERATIONS_COMPLETE_ONE_OR_MORE_OR_WARNINGS: (
+        CMoveStatus.DATASET_NOT_MATCH_SOP_CLASS: ("Failure", "Dataset does not match SOP Class"),
+        CMoveStatus.SUB_OPERATIONS_COMPLETE_ONE_OR_MORE: (
             "Warning",
             "Sub-operations complete, one or more or warnings",
         ),
-        CMoveStatus.SUB_OPERATIONS_ARE_CONTINUING: ("Pending", "Sub-operations are continuing"),
-        CMoveStatus.USERS_CALLBACK_IMPLEMENTATION_RETURNED_A_STATUS_DATASET_WITH: (
+        CMoveStatus.SUB_OPERATIONS_CONTINUING: ("Pending", "Sub-operations are continuing"),
+        CMoveStatus.USERS_CALLBACK_IMPLEMENTATION_RETURNED_STATUS_DATASET: (
             "Failure",
             "User's callback implementation returned a status Dataset with no (0000,0900) Status element",
         ),
-        CMoveStatus.USERS_CALLBACK_IMPLEMENTATION_RETURNED_AN_INVALID_STATUS_OBJECT: (
+        CMoveStatus.USERS_CALLBACK_IMPLEMENTATION_RETURNED_INVALID_STATUS: (
             "Failure",
             "User's callback implementation returned an invalid status object (not a pydicom Dataset or an int)",
         ),
-        CMoveStatus.FAILED_TO_DECODE_THE_DATASET_RECEIVED_FROM_THE: (
+        CMoveStatus.FAILED_TO_DECODE_DATASET_RECEIVED: (
             "Failure",
             "Failed to decode the dataset received from the peer",
         ),
-        CMoveStatus.UNHANDLED_EXCEPTION_RAISED_BY_THE_USERS_IMPLEMENTATION_OF: (
+        CMoveStatus.UNHANDLED_EXCEPTION_RAISED_BY_USERS_IMPLEMENTATION: (
             "Failure",
             "Unhandled exception raised by the user's implementation of the on_c_get callback",
         ),
-        CMoveStatus.THE_USERS_IMPLEMENTATION_OC_THE_ON_C_MOVE_C513: (
+        CMoveStatus.USERS_IMPLEMENTATION_OC_ON_C_MOVE_C513: (
             "Failure",
             "The user's implementation oc the on_c_move callback yielded an invalid number of sub-operations",
         ),
-        CMoveStatus.THE_USERS_IMPLEMENTATION_OC_THE_ON_C_MOVE_C514: (
+        CMoveStatus.USERS_IMPLEMENTATION_OC_ON_C_MOVE_C514: (
             "Failure",
             "The user's implementation oc the on_c_move callback failed to yield the (address, port) and/or the number of sub-operations",
         ),
-        CMoveStatus.THE_USERS_IMPLEMENTATION_OC_THE_ON_C_MOVE_C515: (
+        CMoveStatus.USERS_IMPLEMENTATION_OC_ON_C_MOVE_C515: (
             "Failure",
             "The user's implementation oc the on_c_move callback failed to yield a valid (address, port) pair",
         ),
@@ -327,8 +318,8 @@ class Backend(Protocol):
 _C_FIND_ROLES = {
     "success": CFindStatus.SUCCESS,
     "failure": CFindStatus.UNABLE_TO_PROCESS,
-    "pending": CFindStatus.MATCHES_ARE_CONTINUING,
-    "cancel": CFindStatus.PROCESSING_HAS_BEEN_TERMINATED,
+    "pending": CFindStatus.MATCHES_CONTINUING,
+    "cancel": CFindStatus.PROCESSING_TERMINATED,
 }
 
 
@@ -339,8 +330,8 @@ def handle_c_find(event: Event, backend: Backend) -> Iterator[tuple[int, Dataset
 
     - ``CFindStatus.SUCCESS`` (0x0000, Success): sent when the request completes
     - ``CFindStatus.UNABLE_TO_PROCESS`` (0xC000-0xCFFF, Failure): sent when the backend raises
-    - ``CFindStatus.MATCHES_ARE_CONTINUING`` (0xFF00, Pending): sent per match or sub-operation
-    - ``CFindStatus.PROCESSING_HAS_BEEN_TERMINATED`` (0xFE00, Cancel): sent when the peer cancels
+    - ``CFindStatus.MATCHES_CONTINUING`` (0xFF00, Pending): sent per match or sub-operation
+    - ``CFindStatus.PROCESSING_TERMINATED`` (0xFE00, Cancel): sent when the peer cancels
 
     The table's other codes are pynetdicom's own or the peer's to send:
     0x0122, 0xA700, 0xA900, 0xFF01, 0xC001, 0xC002, 0xC310, 0xC311, 0xC312.
@@ -353,7 +344,7 @@ def handle_c_find(event: Event, backend: Backend) -> Iterator[tuple[int, Dataset
 _C_GET_ROLES = {
     "success": CGetStatus.SUCCESS,
     "failure": CGetStatus.UNABLE_TO_PROCESS,
-    "pending": CGetStatus.SUB_OPERATIONS_ARE_CONTINUING,
+    "pending": CGetStatus.SUB_OPERATIONS_CONTINUING,
     "cancel": CGetStatus.SUB_OPERATIONS_TERMINATED,
 }
 
@@ -365,9 +356,9 @@ def handle_c_get(event: Event, backend: Backend) -> Iterator[Any]:
 
     - ``CGetStatus.SUCCESS`` (0x0000, Success): sent when the request completes
     - ``CGetStatus.UNABLE_TO_PROCESS`` (0xC000-0xCFFF, Failure): sent when the backend raises
-    - ``CGetStatus.SUB_OPERATIONS_ARE_CONTINUING`` (0xFF00, Pending): sent per match or sub-operation
+    - ``CGetStatus.SUB_OPERATIONS_CONTINUING`` (0xFF00, Pending): sent per match or sub-operation
     - ``CGetStatus.SUB_OPERATIONS_TERMINATED`` (0xFE00, Cancel): sent when the peer cancels
-    - ``CGetStatus.SUB_OPERATIONS_COMPLETE_ONE_OR_MORE_OR_WARNINGS`` (0xB000, Warning): sent by pynetdicom when a sub-operation fails
+    - ``CGetStatus.SUB_OPERATIONS_COMPLETE_ONE_OR_MORE`` (0xB000, Warning): sent by pynetdicom when a sub-operation fails
 
     The table's other codes are pynetdicom's own or the peer's to send:
     0x0122, 0x0124, 0x0210, 0x0212, 0xA701, 0xA702, 0xA900, 0xC001, 0xC002, 0xC410, 0xC411, 0xC413.
@@ -380,7 +371,7 @@ def handle_c_get(event: Event, backend: Backend) -> Iterator[Any]:
 _C_MOVE_ROLES = {
     "success": CMoveStatus.SUCCESS,
     "failure": CMoveStatus.UNABLE_TO_PROCESS,
-    "pending": CMoveStatus.SUB_OPERATIONS_ARE_CONTINUING,
+    "pending": CMoveStatus.SUB_OPERATIONS_CONTINUING,
     "cancel": CMoveStatus.SUB_OPERATIONS_TERMINATED,
 }
 
@@ -392,9 +383,9 @@ def handle_c_move(event: Event, backend: Backend) -> Iterator[Any]:
 
     - ``CMoveStatus.SUCCESS`` (0x0000, Success): sent when the request completes
     - ``CMoveStatus.UNABLE_TO_PROCESS`` (0xC000-0xCFFF, Failure): sent when the backend raises
-    - ``CMoveStatus.SUB_OPERATIONS_ARE_CONTINUING`` (0xFF00, Pending): sent per match or sub-operation
+    - ``CMoveStatus.SUB_OPERATIONS_CONTINUING`` (0xFF00, Pending): sent per match or sub-operation
     - ``CMoveStatus.SUB_OPERATIONS_TERMINATED`` (0xFE00, Cancel): sent when the peer cancels
-    - ``CMoveStatus.SUB_OPERATIONS_COMPLETE_ONE_OR_MORE_OR_WARNINGS`` (0xB000, Warning): sent by pynetdicom when a sub-operation fails
+    - ``CMoveStatus.SUB_OPERATIONS_COMPLETE_ONE_OR_MORE`` (0xB000, Warning): sent by pynetdicom when a sub-operation fails
     - ``CMoveStatus.MOVE_DESTINATION_UNKNOWN`` (0xA801, Failure): sent by pynetdicom when the backend knows no such destination
 
     The table's other codes are pynetdicom's own or the peer's to send:
