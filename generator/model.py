@@ -6,9 +6,7 @@ tests, compared with ``==`` and printed as JSON by ``servicegen model``.
 
 from __future__ import annotations
 
-import keyword
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -113,8 +111,21 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """An old name of a ``dimse`` status member, kept for compatibility when its description is
+    reworded: the page's comment ``.. servicegen: alias C-MOVE 0xA801 MOVE_DESTINATION_UNKNOWN``
+    (``code`` is a row's code, or a range's first code: the member's value)."""
+
+    dimse: Dimse
+    code: int
+    name: str
+    line: int
+
+
+@dataclass(frozen=True)
 class Page:
-    """A service-class page: its SOP classes and status tables in document order."""
+    """A service-class page: its SOP classes, status tables and alias comments in document
+    order."""
 
     title: str
     source: str
@@ -122,6 +133,7 @@ class Page:
     status_tables: tuple[StatusTable, ...]
     intro: str = ""
     links: tuple[Link, ...] = field(default=())
+    aliases: tuple[Alias, ...] = field(default=())
     sha256: str = ""
 
     @property
@@ -193,6 +205,10 @@ class Page:
                 for dimse in dict.fromkeys(table.dimse for table in self.status_tables)
                 for status, name in member_names(self.statuses(dimse)).items()
             ],
+            "aliases": [
+                {"dimse": a.dimse.value, "code": a.code, "name": a.name, "line": a.line}
+                for a in self.aliases
+            ],
         }
 
 
@@ -227,7 +243,7 @@ def member_names(statuses: Iterable[Status]) -> dict[Status, str]:
     when that cuts the description short, ``DANGLING_WORDS`` are taken off the end (never the
     first word); the words are upper-cased and joined by ``_`` (``_`` is prefixed when that
     starts with a digit; ``STATUS`` stands in for an empty name). Short names read well and
-    survive a reworded tail.
+    survive a reworded tail; a reworded head is what ``.. servicegen: alias`` comments are for.
     While rows share a name, every one of them is qualified one level further: first
     ``_<first code as 4 hex digits>`` (``OUT_OF_RESOURCES_A701``), then ``_0x<first>`` and, for a
     range, ``_0x<last>``. The lower-case ``x`` of that last level appears in no other level's
@@ -271,17 +287,52 @@ def _qualified(base: str, status: Status, level: int) -> str:
     return f"{base}_0x{status.first:04X}" + (f"_0x{status.last:04X}" if status.is_range else "")
 
 
+_MEMBER_NAME = re.compile(r"(?:[A-Z]|_[0-9])[A-Z0-9]*(?:_(?:0x)?[A-Z0-9]+)*")
+
+
 def is_member_name(name: str) -> bool:
-    """Whether an enum member can be called ``name`` and mean itself: an identifier in NFKC form
-    that is no keyword, not ``_sunder_`` or ``__dunder__`` (``enum`` reserves those) and not
-    ``__private`` (the class body would mangle it)."""
-    return (
-        name.isidentifier()
-        and not keyword.iskeyword(name)
-        and unicodedata.normalize("NFKC", name) == name
-        and not name.startswith("__")
-        and not (name.startswith("_") and name.endswith("_"))
-    )
+    """Whether an enum member can be called ``name`` and mean itself: the shape of the names
+    ``member_names`` gives, upper-case ASCII words joined by single ``_`` (``_0x`` before a code),
+    ``_`` only before a leading digit. That is no keyword, no ``_sunder_`` or ``__dunder__``
+    (``enum`` reserves those) and no ``__private`` name (the class body would mangle it); and,
+    with no lower-case letter, it never hides what ``int`` and ``IntEnum`` give every member
+    (an alias called ``to_bytes`` would break ``member.to_bytes()``; ``mro`` is refused)."""
+    return _MEMBER_NAME.fullmatch(name) is not None
+
+
+def alias_faults(page: Page) -> list[tuple[Alias, str]]:
+    """Every alias of ``page`` that cannot be an old name of a member, with why: it must name a
+    row of its service (by code, a range by its first code) and a member name no member or other
+    alias of that enum has. The parser reports these at the comment's line; the views refuse
+    them too, for a page built by hand."""
+    faults: list[tuple[Alias, str]] = []
+    taken: dict[Dimse, dict[str, str]] = {}
+    for alias in page.aliases:
+        statuses = page.statuses(alias.dimse)
+        if alias.dimse not in taken:
+            what = f"the name of {alias.dimse.value} status"
+            taken[alias.dimse] = {
+                name: f"{what} {code_text(status)} (line {status.line})"
+                for status, name in member_names(statuses).items()
+            }
+        names = taken[alias.dimse]
+        if not any(status.first == alias.code for status in statuses):
+            fault = (
+                f"no {alias.dimse.value} status row has code 0x{alias.code:04X}"
+                " (a range is named by its first code)"
+            )
+        elif not is_member_name(alias.name):
+            fault = (
+                f"alias {alias.name!r} is not an enum member name: upper-case ASCII words and"
+                " digits joined by single '_', as servicegen names members"
+            )
+        elif alias.name in names:
+            fault = f"alias {alias.name} is already {names[alias.name]}"
+        else:
+            names[alias.name] = f"an alias of 0x{alias.code:04X} (line {alias.line})"
+            continue
+        faults.append((alias, fault))
+    return faults
 
 
 def code_text(status: Status) -> str:

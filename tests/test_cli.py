@@ -134,6 +134,14 @@ def test_model_prints_the_documented_json() -> None:
         {"dimse": "C-MOVE", **unable},
     ]
     assert len(data["members"]) == 13 + 17 + 21
+    assert data["aliases"] == [
+        {
+            "dimse": "C-FIND",
+            "code": 0xFF01,
+            "name": "MATCHES_ARE_CONTINUING_ONE_OR_MORE_OPTIONAL_KEYS",
+            "line": 274,
+        }
+    ]
 
 
 def test_user_templates_override_by_name(spec_dir: Path, tmp_path: Path) -> None:

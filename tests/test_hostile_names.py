@@ -14,11 +14,12 @@ import random
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ImplicitVRLittleEndian, generate_uid
@@ -29,12 +30,14 @@ from generator import render, views, writer
 from generator.cli import main
 from generator.errors import SpecError
 from generator.model import (
+    Alias,
     Category,
     Dimse,
     Page,
     Scope,
     Status,
     StatusTable,
+    alias_faults,
     member_names,
 )
 from generator.parser import read_page
@@ -208,15 +211,39 @@ def description_sets(draw: st.DrawFn) -> list[Status]:
     return rows
 
 
-@given(rows=description_sets(), order=st.randoms(use_true_random=False))
+@st.composite
+def alias_sets(draw: st.DrawFn, rows: list[Status], names: list[str]) -> tuple[Alias, ...]:
+    """C-FIND aliases of a row's code or any code, named as a member or another alias is, as
+    the old rule might have named one, or as no member can be named."""
+    names = names or ["X"]
+    drawn = st.tuples(
+        st.one_of(st.sampled_from([s.first for s in rows] or [0]), CODES),
+        st.one_of(
+            st.sampled_from(names),
+            st.sampled_from([f"{n}_OLD" for n in names]),
+            st.sampled_from(["OLD", "to_bytes", "_X_", "1ST"]),
+        ),
+    )
+    return tuple(
+        Alias(Dimse.C_FIND, code, name, line)
+        for line, (code, name) in enumerate(draw(st.lists(drawn, max_size=4)), 1000)
+    )
+
+
+@given(rows=description_sets(), order=st.randoms(use_true_random=False), data=st.data())
 @settings(
     max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 def test_random_descriptions_give_an_importable_module_with_every_code(
-    rows: list[Status], order: random.Random, tmp_path_factory: pytest.TempPathFactory
+    rows: list[Status],
+    order: random.Random,
+    data: st.DataObject,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
+    """Names unique whatever the descriptions and row order; and every alias either refused at
+    its line with the reason ``alias_faults`` gives, or importable as the member of its code."""
     names = member_names(tuple(rows))
     shuffled = list(rows)
     order.shuffle(shuffled)
@@ -234,7 +261,16 @@ def test_random_descriptions_give_an_importable_module_with_every_code(
         if statuses
     )
     root = tmp_path_factory.mktemp("names")
-    page = Page("Random", str(root / "random_page.rst"), (), tables)
+    aliases = data.draw(alias_sets(rows, sorted(names.values()))) if rows else ()
+    page = Page("Random", str(root / "random_page.rst"), (), tables, aliases=aliases)
+    faults = alias_faults(page)
+    event(f"aliases: {len(aliases) - len(faults)} kept, {len(faults)} refused")
+    if faults:
+        with pytest.raises(SpecError) as caught:
+            render.render([page])
+        assert caught.value.lines() == [f"{page.source}:{a.line}: {why}" for a, why in faults]
+        refused = {alias for alias, _ in faults}
+        page = replace(page, aliases=tuple(a for a in aliases if a not in refused))
     name = f"hostile{next(_packages)}"
     writer.write(render.render([page]), root / name)
     sys.path.insert(0, str(root))
@@ -247,6 +283,8 @@ def test_random_descriptions_give_an_importable_module_with_every_code(
     for status in rows:
         assert getattr(module.CFindStatus, names[status]) == status.first
         assert status.last in module.C_FIND_STATUSES
+    for alias in page.aliases:
+        assert getattr(module.CFindStatus, alias.name) is module.CFindStatus(alias.code)
 
 
 # SOP class keywords
