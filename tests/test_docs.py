@@ -35,6 +35,7 @@ class Scan(HTMLParser):
         self.badges: list[str] = []
         self.row_of: dict[str, str] = {}
         self.metas: list[dict[str, str]] = []
+        self.text = ""
         self._row = ""
         self.feed(text)
         self.close()
@@ -54,6 +55,9 @@ class Scan(HTMLParser):
             self.badges.append(attr["class"])
         if tag == "meta":
             self.metas.append(attr)
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
 
 
 def scan(path: Path) -> Scan:

@@ -13,10 +13,8 @@ import itertools
 import random
 import re
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -44,7 +42,7 @@ from generator.parser import read_page
 from generator.rst_text import escape_inline
 
 from . import sdist
-from .conftest import SEED
+from .conftest import SEED, generate, load
 
 Row = tuple[str, str, str]
 """(code cell, category, description) of a status table row."""
@@ -85,37 +83,11 @@ FIND_ROWS: list[Row] = [
 ]
 
 
-def generate(
-    spec: Path, out: Path, capsys: pytest.CaptureFixture[str], *extra: str
-) -> tuple[int, list[str]]:
-    """``servicegen generate`` in this process: its exit status and its stderr lines."""
-    capsys.readouterr()
-    status = main(["generate", "--spec", str(spec), "--out", str(out), *extra])
-    return status, capsys.readouterr().err.splitlines()
-
-
 def line_of(text: str, fragment: str) -> int:
     return text[: text.index(fragment)].count("\n") + 1
 
 
 _packages = itertools.count()
-
-
-@pytest.fixture
-def package(tmp_path: Path) -> Iterator[Path]:
-    """A fresh package directory under a folder on ``sys.path``; unloaded again afterwards."""
-    name = f"hostile{next(_packages)}"
-    sys.path.insert(0, str(tmp_path))
-    try:
-        yield tmp_path / name
-    finally:
-        sys.path.remove(str(tmp_path))
-        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
-            del sys.modules[loaded]
-
-
-def load(out: Path, stem: str) -> ModuleType:
-    return importlib.import_module(f"{out.name}.{stem}")
 
 
 # Enum member names

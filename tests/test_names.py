@@ -5,18 +5,12 @@ description is reworded, refused with ``path:line`` whenever they could not mean
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import itertools
 import sys
-from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from generator import render
-from generator.cli import main
 from generator.errors import SpecError
 from generator.lint import lint
 from generator.model import Alias, Category, Dimse, Page, Status, code_text, member_names
@@ -24,7 +18,8 @@ from generator.parser import parse_page, read_page
 from generator.views import service_view
 
 from . import sdist
-from .conftest import ROOT, SEED
+from .conftest import ROOT, SEED, generate, load
+from .test_docs import scan
 
 # The rule
 
@@ -116,22 +111,6 @@ def test_no_name_of_pynetdicoms_pages_is_longer_than_six_words(pynetdicom_pages:
 # Aliases: a reworded description keeps its old name
 
 
-_packages = itertools.count()
-
-
-@pytest.fixture
-def package(tmp_path: Path) -> Iterator[Path]:
-    """A fresh package directory under a folder on ``sys.path``; unloaded again afterwards."""
-    name = f"names{next(_packages)}"
-    sys.path.insert(0, str(tmp_path))
-    try:
-        yield tmp_path / name
-    finally:
-        sys.path.remove(str(tmp_path))
-        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
-            del sys.modules[loaded]
-
-
 def seed_text(*replacements: tuple[str, str]) -> str:
     """The seed page with each ``(old, new)`` cell text replaced at the same width."""
     text = SEED.read_text(encoding="utf-8")
@@ -143,16 +122,6 @@ def seed_text(*replacements: tuple[str, str]) -> str:
 
 REWORDED = ("Move destination unknown         ", "Refused: Move destination unknown")
 """The issue's example: 0xA801 reworded, which renames MOVE_DESTINATION_UNKNOWN."""
-
-
-def generate(spec: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
-    capsys.readouterr()
-    status = main(["generate", "--spec", str(spec), "--out", str(out)])
-    return status, capsys.readouterr().err.splitlines()
-
-
-def load(package: Path, stem: str) -> ModuleType:
-    return importlib.import_module(f"{package.name}.{stem}")
 
 
 def test_a_reworded_description_keeps_its_old_name_by_alias(
@@ -189,11 +158,12 @@ def test_a_reworded_description_keeps_its_old_name_by_alias(
     assert "compatibility" not in (module.CGetStatus.__doc__ or "")
 
 
-def test_an_alias_reads_back_from_the_generated_rst_and_shows_nowhere_in_the_html(
+def test_an_alias_is_in_the_generated_rst_and_shows_nowhere_in_the_html(
     seed_page: Page,
 ) -> None:
-    """The seed's alias comment is in its model and the generated RST; the HTML holds it only
-    as an HTML comment, as docutils writes a comment (Sphinx drops comments altogether)."""
+    """The seed's alias comment is in its model and the generated RST (``test_docs`` reads it
+    back); the HTML holds it only as an HTML comment, as docutils writes a comment (Sphinx
+    drops comments altogether), and shows none of it."""
     alias = Alias(Dimse.C_FIND, 0xFF01, "MATCHES_ARE_CONTINUING_ONE_OR_MORE_OPTIONAL_KEYS", 274)
     assert seed_page.aliases == (alias,)
     assert seed_page.to_json()["aliases"] == [
@@ -202,20 +172,13 @@ def test_an_alias_reads_back_from_the_generated_rst_and_shows_nowhere_in_the_htm
     comment = f"servicegen: alias C-FIND 0xFF01 {alias.name}"
     rst = (ROOT / "generated" / "docs" / f"{SEED.stem}.rst").read_text(encoding="utf-8")
     assert rst.count(f"\n.. {comment}\n") == 1
-    html = (ROOT / "generated" / "docs" / f"{SEED.stem}.html").read_text(encoding="utf-8")
+    path = ROOT / "generated" / "docs" / f"{SEED.stem}.html"
+    html = path.read_text(encoding="utf-8")
     assert html.count(alias.name) == html.count("servicegen: alias") == 1
     assert f"<!-- {comment} -->" in html
-
-    class Shown(HTMLParser):
-        text = ""
-
-        def handle_data(self, data: str) -> None:
-            self.text += data
-
-    shown = Shown()
-    shown.feed(html)
-    assert "Matches are continuing" in shown.text and "servicegen" not in shown.text
-    assert alias.name not in shown.text
+    shown = scan(path).text
+    assert "Matches are continuing" in shown and "servicegen" not in shown
+    assert alias.name not in shown
 
 
 # Aliases that are refused
