@@ -6,9 +6,7 @@ tests, compared with ``==`` and printed as JSON by ``servicegen model``.
 
 from __future__ import annotations
 
-import keyword
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -113,8 +111,21 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """An old name of a ``dimse`` status member, kept for compatibility when its description is
+    reworded: the page's comment ``.. servicegen: alias C-MOVE 0xA801 MOVE_DESTINATION_UNKNOWN``
+    (``code`` is a row's code, or a range's first code: the member's value)."""
+
+    dimse: Dimse
+    code: int
+    name: str
+    line: int
+
+
+@dataclass(frozen=True)
 class Page:
-    """A service-class page: its SOP classes and status tables in document order."""
+    """A service-class page: its SOP classes, status tables and alias comments in document
+    order."""
 
     title: str
     source: str
@@ -122,6 +133,7 @@ class Page:
     status_tables: tuple[StatusTable, ...]
     intro: str = ""
     links: tuple[Link, ...] = field(default=())
+    aliases: tuple[Alias, ...] = field(default=())
     sha256: str = ""
 
     @property
@@ -152,7 +164,8 @@ class Page:
         return tuple(merged.values())
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON shape ``servicegen model`` prints (codes as ints, descriptions as plain text)."""
+        """The JSON shape ``servicegen model`` prints (codes as ints, descriptions as plain text),
+        with each service's enum member names, so a page's names can be seen without generating."""
         return {
             "title": self.title,
             "source": self.source,
@@ -187,20 +200,50 @@ class Page:
                 for table in self.status_tables
             ],
             "links": [{"text": link.text, "url": link.url} for link in self.links],
+            "members": [
+                {"dimse": dimse.value, "name": name, "first": status.first, "last": status.last}
+                for dimse in dict.fromkeys(table.dimse for table in self.status_tables)
+                for status, name in member_names(self.statuses(dimse)).items()
+            ],
+            "aliases": [
+                {"dimse": a.dimse.value, "code": a.code, "name": a.name, "line": a.line}
+                for a in self.aliases
+            ],
         }
 
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
-MAX_NAME_WORDS = 8
+MAX_NAME_WORDS = 6
+FILLER_WORDS = frozenset(
+    {"a", "an", "the", "this", "that", "these", "those"}
+    | {"is", "are", "was", "were", "been", "has", "have", "had", "do", "does", "did"}
+)
+"""Dropped wherever they stand: articles and demonstratives, and the auxiliary verbs of "is
+not supported", "has been terminated", "does not match". Never a word that carries meaning:
+"no", "not", "none", "cannot", "unable", "be" ("cannot be identified") all stay."""
+DANGLING_WORDS = frozenset(
+    {"about", "after", "against", "among", "as", "at", "before", "between", "by", "during"}
+    | {"for", "from", "in", "into", "of", "on", "onto", "per", "since", "than", "through"}
+    | {"to", "under", "until", "upon", "via", "with", "within", "without"}
+    | {"and", "or", "nor", "but", "if", "because", "unless", "whether", "while", "when"}
+    | {"where", "which", "who", "no", "not", "non"}
+)
+"""Prepositions, conjunctions and negations, which lead into the words after them: a name cut
+short never ends on one ("..._RECEIVED_FROM" would promise a word that is not there, and
+"..._STATE_NOT" would negate nothing)."""
 _LAST_LEVEL = 2
 
 
 def member_names(statuses: Iterable[Status]) -> dict[Status, str]:
     """Enum member names for one service's merged rows (each ``(first, last)`` at most once).
 
-    The rule, documented in the README: apostrophes are dropped, the description's first
-    ``MAX_NAME_WORDS`` runs of ASCII letters and digits are upper-cased and joined by ``_``
-    (``_`` is prefixed when that starts with a digit; ``STATUS`` stands in for an empty name).
+    The rule, documented in the README: apostrophes are dropped and the description's runs of
+    ASCII letters and digits are its words; ``FILLER_WORDS`` and a word that repeats the one
+    before it (``evt.EVT_C_FIND``) are dropped; the first ``MAX_NAME_WORDS`` words are kept and,
+    when that cuts the description short, ``DANGLING_WORDS`` are taken off the end (never the
+    first word); the words are upper-cased and joined by ``_`` (``_`` is prefixed when that
+    starts with a digit; ``STATUS`` stands in for an empty name). Short names read well and
+    survive a reworded tail; a reworded head is what ``.. servicegen: alias`` comments are for.
     While rows share a name, every one of them is qualified one level further: first
     ``_<first code as 4 hex digits>`` (``OUT_OF_RESOURCES_A701``), then ``_0x<first>`` and, for a
     range, ``_0x<last>``. The lower-case ``x`` of that last level appears in no other level's
@@ -223,8 +266,16 @@ def member_names(statuses: Iterable[Status]) -> dict[Status, str]:
 
 
 def _base_name(description: str) -> str:
-    words = _WORD.findall(description.replace("'", "").replace("\u2019", ""))
-    name = "_".join(words[:MAX_NAME_WORDS]).upper() or "STATUS"
+    words: list[str] = []
+    for word in _WORD.findall(description.replace("'", "").replace("\u2019", "")):
+        folded = word.lower()
+        if folded not in FILLER_WORDS and not (words and words[-1].lower() == folded):
+            words.append(word)
+    kept = words[:MAX_NAME_WORDS]
+    if len(kept) < len(words):
+        while len(kept) > 1 and kept[-1].lower() in DANGLING_WORDS:
+            kept.pop()
+    name = "_".join(kept).upper() or "STATUS"
     return "_" + name if name[0].isdigit() else name
 
 
@@ -236,17 +287,52 @@ def _qualified(base: str, status: Status, level: int) -> str:
     return f"{base}_0x{status.first:04X}" + (f"_0x{status.last:04X}" if status.is_range else "")
 
 
+_MEMBER_NAME = re.compile(r"(?:[A-Z]|_[0-9])[A-Z0-9]*(?:_(?:0x)?[A-Z0-9]+)*")
+
+
 def is_member_name(name: str) -> bool:
-    """Whether an enum member can be called ``name`` and mean itself: an identifier in NFKC form
-    that is no keyword, not ``_sunder_`` or ``__dunder__`` (``enum`` reserves those) and not
-    ``__private`` (the class body would mangle it)."""
-    return (
-        name.isidentifier()
-        and not keyword.iskeyword(name)
-        and unicodedata.normalize("NFKC", name) == name
-        and not name.startswith("__")
-        and not (name.startswith("_") and name.endswith("_"))
-    )
+    """Whether an enum member can be called ``name`` and mean itself: the shape of the names
+    ``member_names`` gives, upper-case ASCII words joined by single ``_`` (``_0x`` before a code),
+    ``_`` only before a leading digit. That is no keyword, no ``_sunder_`` or ``__dunder__``
+    (``enum`` reserves those) and no ``__private`` name (the class body would mangle it); and,
+    with no lower-case letter, it never hides what ``int`` and ``IntEnum`` give every member
+    (an alias called ``to_bytes`` would break ``member.to_bytes()``; ``mro`` is refused)."""
+    return _MEMBER_NAME.fullmatch(name) is not None
+
+
+def alias_faults(page: Page) -> list[tuple[Alias, str]]:
+    """Every alias of ``page`` that cannot be an old name of a member, with why: it must name a
+    row of its service (by code, a range by its first code) and a member name no member or other
+    alias of that enum has. The parser reports these at the comment's line; the views refuse
+    them too, for a page built by hand."""
+    faults: list[tuple[Alias, str]] = []
+    taken: dict[Dimse, dict[str, str]] = {}
+    for alias in page.aliases:
+        statuses = page.statuses(alias.dimse)
+        if alias.dimse not in taken:
+            what = f"the name of {alias.dimse.value} status"
+            taken[alias.dimse] = {
+                name: f"{what} {code_text(status)} (line {status.line})"
+                for status, name in member_names(statuses).items()
+            }
+        names = taken[alias.dimse]
+        if not any(status.first == alias.code for status in statuses):
+            fault = (
+                f"no {alias.dimse.value} status row has code 0x{alias.code:04X}"
+                " (a range is named by its first code)"
+            )
+        elif not is_member_name(alias.name):
+            fault = (
+                f"alias {alias.name!r} is not an enum member name: upper-case ASCII words and"
+                " digits joined by single '_', as servicegen names members"
+            )
+        elif alias.name in names:
+            fault = f"alias {alias.name} is already {names[alias.name]}"
+        else:
+            names[alias.name] = f"an alias of 0x{alias.code:04X} (line {alias.line})"
+            continue
+        faults.append((alias, fault))
+    return faults
 
 
 def code_text(status: Status) -> str:

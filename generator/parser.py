@@ -15,6 +15,10 @@ Page text is untrusted (pages arrive in pull requests): file insertion and raw o
 control characters are refused, every link target must be a one-line web URL, a table cell must
 read as paragraphs of inline text (a list, a doctest or a comment in a cell is refused, never
 read as something else), and no docutils message ever becomes page text.
+
+Comments are not page text and are ignored, but for those that start with "servicegen": an
+alias comment (``.. servicegen: alias C-MOVE 0xA801 NAME``) keeps an old enum member name, and
+any other is a problem, so a mistyped one never silently does nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any, ClassVar, cast
 
 import docutils.frontend
 import docutils.parsers.rst
+import docutils.statemachine
 import docutils.utils
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives, roles
@@ -43,6 +48,7 @@ from pydicom.uid import UID
 from generator.errors import Problem, SpecError
 from generator.keywords import expected_keyword
 from generator.model import (
+    Alias,
     Category,
     Dimse,
     Link,
@@ -51,6 +57,7 @@ from generator.model import (
     SOPClass,
     Status,
     StatusTable,
+    alias_faults,
     code_text,
 )
 from generator.pages import page_paths
@@ -67,6 +74,11 @@ _QR_SUFFIX = {"(find)": Dimse.C_FIND, "(get)": Dimse.C_GET, "(move)": Dimse.C_MO
 _ROLE_USE = re.compile(r"(?<![\w`\\]):((?:[A-Za-z][\w+.-]*:)?[A-Za-z][\w+.-]*):`")
 _DIRECTIVE_USE = re.compile(r"^\s*\.\.\s+([A-Za-z][\w:+.-]*)::", re.MULTILINE)
 _LEAD = re.compile(r"^[~!]")
+_COMMENT_MARK = "servicegen"
+_SERVICEGEN_COMMENT = re.compile(rf"{_COMMENT_MARK}\b", re.IGNORECASE)
+"""A comment meant for servicegen: any that starts with the word, so a typo is an error."""
+_ALIAS_FORM = f"'.. {_COMMENT_MARK}: alias DIMSE 0xNNNN NAME'"
+_ALIAS_CODE = re.compile(r"0x([0-9A-Fa-f]{4})")
 _KEYWORD_ENDINGS = (
     ("Find", Dimse.C_FIND),
     ("Query", Dimse.C_FIND),
@@ -167,7 +179,7 @@ def examine_text(text: str, source: str) -> Reading:
     try:
         document = _doctree(body, source)
         reader = _PageReader(source)
-        page = reader.read(document)
+        page = reader.read(document, docutils.statemachine.string2lines(body))
     except RecursionError:
         raise SpecError(
             source, _deepest_line(body), "markup nested too deeply for docutils to read"
@@ -272,6 +284,20 @@ class _AnyOption(dict[str, Any]):
 _InertDirective.option_spec = _AnyOption()
 
 
+class _MistypedComment(Directive):
+    """``.. servicegen:: alias ...``: a directive Sphinx would fail on, not the comment it means,
+    which an inert directive would silently ignore."""
+
+    optional_arguments = 100
+    final_argument_whitespace = True
+    has_content = True
+
+    def run(self) -> list[nodes.Node]:
+        raise self.error(
+            f"'.. {self.name}::' is a directive; a servicegen comment has one colon: {_ALIAS_FORM}"
+        )
+
+
 def _register_inert(text: str) -> None:
     """Register every role and directive the page uses that docutils does not know as inert."""
     known_roles = {*getattr(roles, "_roles", {}), *getattr(roles, "_role_registry", {}), *en.roles}
@@ -283,7 +309,8 @@ def _register_inert(text: str) -> None:
         *en.directives,
     }
     for name in set(_DIRECTIVE_USE.findall(text)) - known_directives:
-        directives.register_directive(name, _InertDirective)
+        mistyped = name.lower() == _COMMENT_MARK
+        directives.register_directive(name, _MistypedComment if mistyped else _InertDirective)
 
 
 def plain_text(node: nodes.Node) -> str:
@@ -456,6 +483,20 @@ def _line_of(node: nodes.Node | None) -> int:
     return 1
 
 
+def _comment_line(comment: nodes.comment, lines: Sequence[str]) -> int:
+    """The line of a comment's ``..``. docutils gives a comment the line its block ends on (or
+    the blank line after it), and none at all inside other markup: the nearest line at or
+    before that which opens a comment with the same first line, else the first such line from
+    where the enclosing markup starts."""
+    first = comment.astext().split("\n", 1)[0]
+    opening = re.compile(r"\s*\.\.\s+" + re.escape(first) + r"\s*")
+    found = [number for number, text in enumerate(lines, 1) if opening.fullmatch(text)]
+    if comment.line:
+        return max((n for n in found if n <= comment.line), default=comment.line)
+    start = _line_of(comment.parent)
+    return min((n for n in found if n >= start), default=start)
+
+
 def _section_title(node: nodes.Node) -> str:
     parent = node.parent
     while parent is not None and not isinstance(parent, nodes.section):
@@ -494,7 +535,8 @@ class _PageReader:
     def problem(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.source, line, message))
 
-    def read(self, document: nodes.document) -> Page:
+    def read(self, document: nodes.document, lines: Sequence[str]) -> Page:
+        """The page; ``lines`` are the source's lines as docutils counts them."""
         self.check_links(document)
         title = ""
         intro = ""
@@ -513,14 +555,44 @@ class _PageReader:
         for ref in document.findall(nodes.reference):
             if ref.get("refuri"):
                 links[Link(plain_text(ref), ref["refuri"])] = None
-        return Page(
+        page = Page(
             title=title,
             source=self.source,
             sop_classes=self.sop_classes(),
             status_tables=tuple(self.tables),
             intro=intro,
             links=tuple(links),
+            aliases=tuple(self.read_comments(document, lines)),
         )
+        faults = alias_faults(page)
+        for alias, why in faults:
+            self.problem(alias.line, why)
+        bad = {alias for alias, _ in faults}
+        return dataclasses.replace(page, aliases=tuple(a for a in page.aliases if a not in bad))
+
+    def read_comments(self, document: nodes.document, lines: Sequence[str]) -> Iterator[Alias]:
+        """The aliases of the page's ``.. servicegen: alias DIMSE 0xNNNN NAME`` comments, which
+        Sphinx and docutils show nowhere. Any other comment that starts with "servicegen" is a
+        problem, so a mistyped one never silently does nothing; other comments are ignored."""
+        for comment in document.findall(nodes.comment):
+            text = comment.astext()
+            if not _SERVICEGEN_COMMENT.match(text):
+                continue
+            line = _comment_line(comment, lines)
+            words = text.split()
+            if words[0] != f"{_COMMENT_MARK}:" or len(words) < 2:
+                self.problem(line, f"a servicegen comment reads {_ALIAS_FORM}")
+            elif words[1] != "alias":
+                self.problem(line, f"unknown servicegen comment {words[1]!r}: {_ALIAS_FORM}")
+            elif len(words) != 5:
+                self.problem(line, f"a servicegen alias has three words after it: {_ALIAS_FORM}")
+            elif words[2] not in Dimse._value2member_map_:
+                known = ", ".join(d.value for d in Dimse)
+                self.problem(line, f"unknown DIMSE service {words[2]!r} (expected one of {known})")
+            elif (code := _ALIAS_CODE.fullmatch(words[3])) is None:
+                self.problem(line, f"bad status code {words[3]!r}: expected 0xNNNN")
+            else:
+                yield Alias(Dimse(words[2]), int(code[1], 16), words[4], line)
 
     def check_links(self, document: nodes.document) -> None:
         """Refuse every link whose target is not a one-line web URL (``javascript:``, a target

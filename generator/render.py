@@ -289,7 +289,9 @@ def _refuse_clashes(env: jinja2.Environment, page: Page, context: Mapping[str, A
     """A SOP class keyword names a module-level constant that ``from module import *`` exports,
     so it must not be a name the module holds or reads for anything else (``UID``, ``Backend``,
     ``CFindStatus``; the parser refuses ``_`` names and builtins). Which names those are, the
-    template tells: the module is rendered again with stand-ins for the keywords."""
+    template tells: the module is rendered again with stand-ins for the keywords, aliases and
+    all. Enum member names, aliases included, live in their enum's body, where no keyword can
+    reach them; ``views.service_view`` proves those unique."""
     if not page.sop_classes:
         return
     sops = tuple(replace(sop, keyword=f"{_STAND_IN}{n}") for n, sop in enumerate(page.sop_classes))

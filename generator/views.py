@@ -8,8 +8,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from generator.annex_c import annex_c_class
-from generator.errors import SpecError
-from generator.model import Dimse, Page, Status, code_text, is_member_name, member_names
+from generator.errors import Problem, SpecError
+from generator.model import (
+    Dimse,
+    Page,
+    Status,
+    alias_faults,
+    code_text,
+    is_member_name,
+    member_names,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,8 @@ class Service:
 
     dimse: Dimse
     members: tuple[tuple[str, Status], ...]
+    aliases: tuple[tuple[str, str], ...]
+    """(old name, the member it stands for): the page's aliases of this service."""
     roles: Mapping[str, Role]
     """The ``_handlers.Roles`` fields: the codes the handler itself chooses."""
     consequences: Mapping[str, Role]
@@ -233,6 +243,22 @@ def _checked_members(page: Page, dimse: Dimse) -> tuple[tuple[str, Status], ...]
     return tuple((names[status], status) for status in statuses)
 
 
+def _checked_aliases(
+    page: Page, dimse: Dimse, members: Sequence[tuple[str, Status]]
+) -> tuple[tuple[str, str], ...]:
+    """``dimse``'s aliases with the member each stands for (the first of its value, the one the
+    enum keeps), refused as the parser refuses them: a page built by hand has not been read."""
+    problems = [
+        Problem(page.source, a.line, why) for a, why in alias_faults(page) if a.dimse is dimse
+    ]
+    if problems:
+        raise SpecError.of(problems)
+    canonical: dict[int, str] = {}
+    for name, status in members:
+        canonical.setdefault(status.first, name)
+    return tuple((a.name, canonical[a.code]) for a in page.aliases if a.dimse is dimse)
+
+
 def _catch_all(statuses: Sequence[Status]) -> Status | None:
     """The row a backend error is answered with: the widest range of "Unable to process" codes
     (the lowest first on a tie), else its first code alone, else 0x0110 (Processing failure).
@@ -288,6 +314,7 @@ def service_view(page: Page, dimse: Dimse) -> Service:
     return Service(
         dimse=dimse,
         members=members,
+        aliases=_checked_aliases(page, dimse, members),
         roles={name: r for name, r in found.items() if r is not None},
         consequences={name: r for name, r in consequences.items() if r is not None},
         params=params,

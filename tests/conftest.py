@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
+import itertools
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import settings
 
+from generator.cli import main
 from generator.model import Page
 from generator.parser import read_page
 
@@ -42,6 +46,36 @@ def servicegen(
         timeout=300,
         check=False,
     )
+
+
+def generate(
+    spec: Path, out: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, list[str]]:
+    """``servicegen generate`` in this process: its exit status and its stderr lines."""
+    capsys.readouterr()
+    status = main(["generate", "--spec", str(spec), "--out", str(out), *extra])
+    return status, capsys.readouterr().err.splitlines()
+
+
+_packages = itertools.count()
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Iterator[Path]:
+    """A fresh package directory under a folder on ``sys.path``; unloaded again afterwards."""
+    name = f"package{next(_packages)}"
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield tmp_path / name
+    finally:
+        sys.path.remove(str(tmp_path))
+        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[loaded]
+
+
+def load(out: Path, stem: str) -> ModuleType:
+    """The generated module ``stem`` of the package at ``out`` (on ``sys.path``: ``package``)."""
+    return importlib.import_module(f"{out.name}.{stem}")
 
 
 # In CI the property tests draw the same examples every run, so a run is red only for a reason a

@@ -121,6 +121,27 @@ def test_model_prints_the_documented_json() -> None:
         "description_rst": "Unable to process",
         "line": 76,
     }
+    unable = {"name": "UNABLE_TO_PROCESS", "first": 0xC000, "last": 0xCFFF}
+    assert [m for m in data["members"] if m["first"] in (0xC000, 0xFF01)] == [
+        {"dimse": "C-FIND", **unable},
+        {
+            "dimse": "C-FIND",
+            "name": "MATCHES_CONTINUING_ONE_OR_MORE_OPTIONAL",
+            "first": 0xFF01,
+            "last": 0xFF01,
+        },
+        {"dimse": "C-GET", **unable},
+        {"dimse": "C-MOVE", **unable},
+    ]
+    assert len(data["members"]) == 13 + 17 + 21
+    assert data["aliases"] == [
+        {
+            "dimse": "C-FIND",
+            "code": 0xFF01,
+            "name": "MATCHES_ARE_CONTINUING_ONE_OR_MORE_OPTIONAL_KEYS",
+            "line": 274,
+        }
+    ]
 
 
 def test_user_templates_override_by_name(spec_dir: Path, tmp_path: Path) -> None:

@@ -13,12 +13,11 @@ import itertools
 import random
 import re
 import sys
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ImplicitVRLittleEndian, generate_uid
@@ -29,19 +28,21 @@ from generator import render, views, writer
 from generator.cli import main
 from generator.errors import SpecError
 from generator.model import (
+    Alias,
     Category,
     Dimse,
     Page,
     Scope,
     Status,
     StatusTable,
+    alias_faults,
     member_names,
 )
 from generator.parser import read_page
 from generator.rst_text import escape_inline
 
 from . import sdist
-from .conftest import SEED
+from .conftest import SEED, generate, load
 
 Row = tuple[str, str, str]
 """(code cell, category, description) of a status table row."""
@@ -82,37 +83,11 @@ FIND_ROWS: list[Row] = [
 ]
 
 
-def generate(
-    spec: Path, out: Path, capsys: pytest.CaptureFixture[str], *extra: str
-) -> tuple[int, list[str]]:
-    """``servicegen generate`` in this process: its exit status and its stderr lines."""
-    capsys.readouterr()
-    status = main(["generate", "--spec", str(spec), "--out", str(out), *extra])
-    return status, capsys.readouterr().err.splitlines()
-
-
 def line_of(text: str, fragment: str) -> int:
     return text[: text.index(fragment)].count("\n") + 1
 
 
 _packages = itertools.count()
-
-
-@pytest.fixture
-def package(tmp_path: Path) -> Iterator[Path]:
-    """A fresh package directory under a folder on ``sys.path``; unloaded again afterwards."""
-    name = f"hostile{next(_packages)}"
-    sys.path.insert(0, str(tmp_path))
-    try:
-        yield tmp_path / name
-    finally:
-        sys.path.remove(str(tmp_path))
-        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
-            del sys.modules[loaded]
-
-
-def load(out: Path, stem: str) -> ModuleType:
-    return importlib.import_module(f"{out.name}.{stem}")
 
 
 # Enum member names
@@ -149,12 +124,12 @@ def test_a_suffixed_name_that_equals_another_rows_name(
     status = load(package, "page").CFindStatus
     assert {m.name: m.value for m in status} == {
         "SUCCESS": 0x0000,
-        "MATCHES_ARE_CONTINUING": 0xFF00,
+        "MATCHES_CONTINUING": 0xFF00,
         "OUT_OF_RESOURCES_0xA700": 0xA700,
         "OUT_OF_RESOURCES_A701": 0xA701,  # no longer shared: today's name stays
         "OUT_OF_RESOURCES_A700_A702": 0xA702,
-        "DATASET_DOES_NOT_MATCH_A703": 0xA703,
-        "DATASET_DOES_NOT_MATCH_A704": 0xA704,
+        "DATASET_NOT_MATCH_A703": 0xA703,
+        "DATASET_NOT_MATCH_A704": 0xA704,
         "UNABLE_TO_PROCESS_0xC000": 0xC000,
     }
     assert status.UNABLE_TO_PROCESS_0xC000_0xCFFF is status.UNABLE_TO_PROCESS_0xC000
@@ -174,7 +149,10 @@ def test_a_broken_name_invariant_is_an_error_at_the_row(monkeypatch: pytest.Monk
 
 CODES = st.integers(0, 0xFFFF)
 DESCRIPTIONS = st.one_of(
-    st.sampled_from(["Out of resources", "Unable to process", "", "'", "0xC000", "1st", "_"]),
+    st.sampled_from(
+        ["Out of resources", "Unable to process", "", "'", "0xC000", "1st", "_", "The a an"]
+    ),
+    st.sampled_from(["Failed to decode the dataset received from the peer", "Of to from a no"]),
     st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=80),
 )
 
@@ -205,15 +183,39 @@ def description_sets(draw: st.DrawFn) -> list[Status]:
     return rows
 
 
-@given(rows=description_sets(), order=st.randoms(use_true_random=False))
+@st.composite
+def alias_sets(draw: st.DrawFn, rows: list[Status], names: list[str]) -> tuple[Alias, ...]:
+    """C-FIND aliases of a row's code or any code, named as a member or another alias is, as
+    the old rule might have named one, or as no member can be named."""
+    names = names or ["X"]
+    drawn = st.tuples(
+        st.one_of(st.sampled_from([s.first for s in rows] or [0]), CODES),
+        st.one_of(
+            st.sampled_from(names),
+            st.sampled_from([f"{n}_OLD" for n in names]),
+            st.sampled_from(["OLD", "to_bytes", "_X_", "1ST"]),
+        ),
+    )
+    return tuple(
+        Alias(Dimse.C_FIND, code, name, line)
+        for line, (code, name) in enumerate(draw(st.lists(drawn, max_size=4)), 1000)
+    )
+
+
+@given(rows=description_sets(), order=st.randoms(use_true_random=False), data=st.data())
 @settings(
     max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 def test_random_descriptions_give_an_importable_module_with_every_code(
-    rows: list[Status], order: random.Random, tmp_path_factory: pytest.TempPathFactory
+    rows: list[Status],
+    order: random.Random,
+    data: st.DataObject,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
+    """Names unique whatever the descriptions and row order; and every alias either refused at
+    its line with the reason ``alias_faults`` gives, or importable as the member of its code."""
     names = member_names(tuple(rows))
     shuffled = list(rows)
     order.shuffle(shuffled)
@@ -231,7 +233,16 @@ def test_random_descriptions_give_an_importable_module_with_every_code(
         if statuses
     )
     root = tmp_path_factory.mktemp("names")
-    page = Page("Random", str(root / "random_page.rst"), (), tables)
+    aliases = data.draw(alias_sets(rows, sorted(names.values()))) if rows else ()
+    page = Page("Random", str(root / "random_page.rst"), (), tables, aliases=aliases)
+    faults = alias_faults(page)
+    event(f"aliases: {len(aliases) - len(faults)} kept, {len(faults)} refused")
+    if faults:
+        with pytest.raises(SpecError) as caught:
+            render.render([page])
+        assert caught.value.lines() == [f"{page.source}:{a.line}: {why}" for a, why in faults]
+        refused = {alias for alias, _ in faults}
+        page = replace(page, aliases=tuple(a for a in aliases if a not in refused))
     name = f"hostile{next(_packages)}"
     writer.write(render.render([page]), root / name)
     sys.path.insert(0, str(root))
@@ -244,6 +255,8 @@ def test_random_descriptions_give_an_importable_module_with_every_code(
     for status in rows:
         assert getattr(module.CFindStatus, names[status]) == status.first
         assert status.last in module.C_FIND_STATUSES
+    for alias in page.aliases:
+        assert getattr(module.CFindStatus, alias.name) is module.CFindStatus(alias.code)
 
 
 # SOP class keywords

@@ -178,7 +178,7 @@ class Peer:
         """The matches and the final status of a C-FIND."""
         responses = list(self.assoc.send_c_find(identifier, ColorPaletteInformationModelFind))
         for status, match in responses[:-1]:
-            assert status.Status == page.CFindStatus.MATCHES_ARE_CONTINUING
+            assert status.Status == page.CFindStatus.MATCHES_CONTINUING
             assert match is not None
         final, identifier_ = responses[-1]
         assert identifier_ is None
@@ -289,9 +289,9 @@ def test_c_find_cancel(start: Any, connect: Any) -> None:
         statuses.append(int(status.Status))
         if len(statuses) == 2:
             peer.assoc.send_c_cancel(7, context_id)
-    assert statuses[-1] == page.CFindStatus.PROCESSING_HAS_BEEN_TERMINATED
+    assert statuses[-1] == page.CFindStatus.PROCESSING_TERMINATED
     assert 2 <= len(statuses) - 1 < 100
-    assert set(statuses[:-1]) == {page.CFindStatus.MATCHES_ARE_CONTINUING}
+    assert set(statuses[:-1]) == {page.CFindStatus.MATCHES_CONTINUING}
     # The association is still usable for the next query.
     backend.found, backend.delay = [palette("BETA")], 0.0
     matches, final = peer.find(query())
@@ -330,7 +330,7 @@ def test_c_get_all(start: Any, connect: Any, folder: Path) -> None:
     peer = connect(port_of(start(folder)), ColorPaletteInformationModelGet, get_storage=True)
     statuses = get(peer, query())
     pending, final = statuses[:-1], statuses[-1]
-    assert [ds.Status for ds in pending] == [page.CGetStatus.SUB_OPERATIONS_ARE_CONTINUING] * 3
+    assert [ds.Status for ds in pending] == [page.CGetStatus.SUB_OPERATIONS_CONTINUING] * 3
     assert [ds.NumberOfRemainingSuboperations for ds in pending] == [2, 1, 0]
     assert final.Status == page.CGetStatus.SUCCESS
     assert final.NumberOfCompletedSuboperations == 3
@@ -401,7 +401,7 @@ def test_c_move_to_destination_without_the_storage_class(
     peer = connect(port_of(server), ColorPaletteInformationModelMove)
     final = move(peer, query(), "STORE")[-1]
     assert final.Status != page.CMoveStatus.MOVE_DESTINATION_UNKNOWN
-    assert final.Status == page.CMoveStatus.OUT_OF_RESOURCES_UNABLE_TO_PERFORM_SUB_OPERATIONS
+    assert final.Status == page.CMoveStatus.OUT_OF_RESOURCES_UNABLE_TO_PERFORM
     assert final.NumberOfFailedSuboperations == 3 and scp.received == []
 
 
