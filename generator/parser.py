@@ -531,6 +531,8 @@ class _PageReader:
         self.tables: list[StatusTable] = []
         self.dimse_table: list[tuple[list[str], list[Dimse]]] = []
         self.problems: list[Problem] = []
+        # Per DIMSE service, the range row covering each code, over all its tables so far.
+        self.ranges: dict[Dimse, dict[int, Status]] = {}
 
     def problem(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.source, line, message))
@@ -697,7 +699,34 @@ class _PageReader:
             self.problem(
                 row.line, f"{code_text(status)} {what} {code_text(other)} (line {other.line})"
             )
+        self.check_ranges(dimse, statuses)
         self.tables.append(StatusTable(dimse, scope, title, tuple(statuses), table.line or 1))
+
+    def check_ranges(self, dimse: Dimse, statuses: list[Status]) -> None:
+        """Refuse a range that overlaps a range of an earlier table of the service without
+        repeating it exactly: which row a code between them belongs to has no answer the status
+        table could give (a later exact range replaces an earlier one, and an exact code wins
+        over a range, as in pynetdicom's merged dicts)."""
+        covered = self.ranges.setdefault(dimse, {})
+        accepted = []
+        for status in statuses:
+            if not status.is_range:
+                continue
+            other = next(
+                (covered[code] for code in range(status.first, status.last + 1) if code in covered),
+                None,
+            )
+            if other is None or (other.first, other.last) == (status.first, status.last):
+                accepted.append(status)
+            else:
+                self.problem(
+                    status.line,
+                    f"{code_text(status)} overlaps {code_text(other)} of an earlier "
+                    f"{dimse.value} table (line {other.line}); a range may repeat another "
+                    "exactly, or stay apart from it",
+                )
+        for status in accepted:
+            covered.update(dict.fromkeys(range(status.first, status.last + 1), status))
 
     def read_status(self, row: _Row) -> Status | None:
         """The row as a ``Status``, or ``None`` (and a problem) when the model cannot hold it."""

@@ -466,3 +466,38 @@ def test_random_bytes_as_a_page_never_give_a_traceback(data: bytes) -> None:
         return
     if not reading.problems and (reading.page.sop_classes or reading.page.status_tables):
         render.render([reading.page])
+
+
+def test_ranges_of_one_service_that_overlap_across_tables_are_refused() -> None:
+    """A status table answers a code from one range: two ranges of a service that overlap
+    without being equal (across tables; within one the row check refuses them) would leave the
+    codes between them answered by neither, so the later row is refused at its line. An equal
+    range replaces the earlier one, and exact codes inside a range are fine."""
+
+    def grid(codes: list[str]) -> str:
+        rule = "+------------------+----------+-------------+"
+        head = "| Code (hex)       | Category | Description |"
+        rows = "".join(
+            f"| {code:<16} | Failure  | Row {n:<7} |\n{rule}\n" for n, code in enumerate(codes)
+        )
+        return f"{rule}\n{head}\n{rule.replace('-', '=')}\n{rows}"
+
+    def two_tables(first: list[str], second: list[str]) -> str:
+        return (
+            "Page\n====\n\nC-FIND Statuses\n---------------\n\n"
+            + grid(first)
+            + "\nC-FIND Service Statuses\n-----------------------\n\n"
+            + grid(second)
+        )
+
+    outer, inner = "0xC000 to 0xCFFF", "0xC100 to 0xC1FF"
+    assert problems(two_tables([outer], [inner])) == [
+        "pg.rst:19: 0xC100 to 0xC1FF overlaps 0xC000 to 0xCFFF of an earlier C-FIND table"
+        " (line 10); a range may repeat another exactly, or stay apart from it"
+    ]
+    assert problems(two_tables([inner], ["0xC1F0 to 0xC2FF"])) == [
+        "pg.rst:19: 0xC1F0 to 0xC2FF overlaps 0xC100 to 0xC1FF of an earlier C-FIND table"
+        " (line 10); a range may repeat another exactly, or stay apart from it"
+    ]
+    for fine in ([outer], ["0xC123", "0xD000 to 0xDFFF"]):
+        assert problems(two_tables([outer, "0xA700"], fine)) == []
