@@ -51,11 +51,11 @@ PALETTE_API = """\
 [breaking]
     renamed CFindStatus.UNABLE_TO_PROCESS → CFindStatus.UNABLE_TO_PROCESS_C000 (0xC000) [breaking]
     added CFindStatus.UNABLE_TO_PROCESS_C100 (0xC100)
-    added CFindStatus.MATCHES_ARE_CONTINUING_OPTIONAL_KEYS_NOT_SUPPORTED (0xFF01)
+    added CFindStatus.MATCHES_CONTINUING_OPTIONAL_KEYS_NOT_SUPPORTED (0xFF01)
     renamed CMoveStatus.UNABLE_TO_PROCESS_C000 → CMoveStatus.UNABLE_TO_PROCESS (0xC000) [breaking]
-    removed CMoveStatus.OUT_OF_RESOURCES_UNABLE_TO_PERFORM_SUB_OPERATIONS (0xA702) [breaking]
+    removed CMoveStatus.OUT_OF_RESOURCES_UNABLE_TO_PERFORM (0xA702) [breaking]
     removed CMoveStatus.UNABLE_TO_PROCESS_C100 (0xC100) [breaking]
-    added CGetStatus.OUT_OF_RESOURCES_OR_MOVE_DESTINATION_UNKNOWN (0xA780)
+    added CGetStatus.OUT_OF_RESOURCES_OR_MOVE_DESTINATION (0xA780)
     removed CGetStatus.MOVE_DESTINATION_UNKNOWN (0xA800) [breaking]
 """
 """The generated module's changes: a description change renames its member (0xA700), a split or
@@ -336,7 +336,7 @@ def test_services_of_a_sop_class_and_changes_in_code_order(
             "    removed 0xA900 Failure: Identifier mismatch [breaking]\n"
             "    0xFF00: category Pending → Warning [breaking]\n"
             "  new.py\n"
-            "    added CFindStatus.A_NEW_FAILURE (0xA123)\n"
+            "    added CFindStatus.NEW_FAILURE (0xA123)\n"
             "    removed CFindStatus.IDENTIFIER_MISMATCH (0xA900) [breaking]\n"
         ),
         "",
@@ -377,7 +377,7 @@ def test_fail_on_breaking_passes_additions_and_fails_on_a_breaking_change(
         "    added 0xC001 Failure: Bad status\n"
         "    added 0xFF00 Pending: Matches are continuing\n"
         "  new.py\n"
-        "    added CFindStatus.MATCHES_ARE_CONTINUING (0xFF00)\n"
+        "    added CFindStatus.MATCHES_CONTINUING (0xFF00)\n"
         "    added CFindStatus.BAD_STATUS (0xC001)\n"
     )
     assert run_diff(capsys, "--fail-on", "breaking", old, new) == (0, additions, "")
@@ -395,7 +395,7 @@ def test_fail_on_breaking_passes_additions_and_fails_on_a_breaking_change(
         ("description changed", "0x0000", False),
         ("added", "0xC001", True),
         ("added", "0xFF00", False),
-        ("added", "CFindStatus.MATCHES_ARE_CONTINUING", False),
+        ("added", "CFindStatus.MATCHES_CONTINUING", False),
         ("added", "CFindStatus.BAD_STATUS", False),
     ]
 

@@ -300,7 +300,9 @@ def test_a_page_with_a_bad_alias_writes_nothing_and_lint_reports_it(
     message = "no C-MOVE status row has code 0xA802 (a range is named by its first code)"
     assert generate(spec, tmp_path / "out", capsys) == (2, [f"servicegen: {page}:{END}: {message}"])
     assert not (tmp_path / "out").exists()
-    assert [str(f) for f in lint(page) if f.code == "SG002"] == [f"{page}:{END}: SG002 {message}"]
+    assert [str(f) for f in lint(page) if f.code == "SG002"] == [
+        f"{page}:{END}: error: SG002 {message}"
+    ]
 
 
 def test_a_page_built_by_hand_with_a_bad_alias_is_refused_by_render(seed_page: Page) -> None:

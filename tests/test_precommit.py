@@ -179,10 +179,13 @@ def test_the_published_hooks_run_from_a_pinned_commit(
     if listed.returncode != 0:
         pytest.skip("not a git checkout: no commit of servicegen to pin")
     servicegen = Repository(tmp_path / "servicegen", repository.env)
-    for name in listed.stdout.decode().split("\0"):
-        if (ROOT / name).is_file():
-            (servicegen.path / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, servicegen.path / name)
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source, target = ROOT / name, servicegen.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():  # generator/templates, a link to templates/
+            target.symlink_to(os.readlink(source))
+        elif source.is_file():
+            shutil.copy2(source, target)
     assert servicegen.commit("servicegen")[0] == 0
     (repository.path / ".pre-commit-config.yaml").write_text(
         f"repos:\n  - repo: {servicegen.path}\n    rev: {servicegen.head()}\n    hooks:\n"
