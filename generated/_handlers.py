@@ -102,15 +102,15 @@ def storage_contexts(instances: Iterable[Dataset]) -> list[PresentationContext]:
     cannot convert those. At most 128 contexts (the rest logged): classes past the cap fail."""
     wanted: dict[tuple[str, str | None], None] = {}
     for instance in instances:
-        sop_class = str(getattr(instance, "SOPClassUID", "") or "")
-        if not sop_class:
+        uid = str(getattr(instance, "SOPClassUID", "") or "")
+        if not uid:
             continue
         syntax = _transfer_syntax(instance)
         compressed = syntax is not None and syntax.is_compressed
-        wanted[(sop_class, str(syntax) if compressed else None)] = None
+        wanted[(uid, str(syntax) if compressed else None)] = None
     contexts = [build_context(Verification)] + [
-        build_context(sop_class, [syntax] if syntax else list(_UNCOMPRESSED))
-        for sop_class, syntax in sorted(wanted, key=lambda key: (key[0], key[1] or ""))
+        build_context(uid, [syntax] if syntax else list(_UNCOMPRESSED))
+        for uid, syntax in sorted(wanted, key=lambda key: (key[0], key[1] or ""))
     ]
     if len(contexts) > _MAX_REQUESTED_CONTEXTS:
         LOGGER.warning(
