@@ -38,6 +38,7 @@ __all__ = [
     "n_event_report",
     "n_get",
     "n_set",
+    "requested_sop_class",
     "storage_contexts",
 ]
 
@@ -70,20 +71,32 @@ def configure(
     storage_classes: Iterable[str] | None = None,
 ) -> AE:
     """Make ``ae`` able to serve a page: each of its ``sop_classes`` supported with every
-    transfer syntax pynetdicom knows and, when the page has C-GET, the SCP role of C-STORE for
-    ``storage_classes`` (default :data:`STORAGE_SOP_CLASSES`), which a C-GET peer proposes so
-    that the instances come back over its own association. C-MOVE needs nothing here: its
-    handler proposes, per request, the contexts of the instances it moves. Returns ``ae``."""
+    transfer syntax pynetdicom knows and, when the page has C-GET, both roles of C-STORE for
+    ``storage_classes`` (default :data:`STORAGE_SOP_CLASSES`): a C-GET peer proposes the SCP
+    role so that the instances come back over its own association, and a storage peer may
+    propose the SCU role. C-MOVE needs nothing here: its handler proposes, per request, the
+    contexts of the instances it moves. Roles an earlier call accepted are kept, so several
+    pages can configure one AE in any order. Returns ``ae``."""
     own = [str(uid) for uid in sop_classes]
     for uid in own:
-        ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES)
+        _support(ae, uid)
     if "C-GET" in services:
         for uid in dict.fromkeys(
             STORAGE_SOP_CLASSES if storage_classes is None else storage_classes
         ):
             if uid not in own:
-                ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES, scu_role=False, scp_role=True)
+                _support(ae, uid, roles=True)
     return ae
+
+
+def _support(ae: AE, uid: str, roles: bool = False) -> None:
+    """Support ``uid`` with every transfer syntax; with ``roles``, accept whichever of SCU and
+    SCP a peer proposes. pynetdicom replaces a context's roles when it is added again, so the
+    roles it already has are carried over."""
+    known = {str(cx.abstract_syntax): cx for cx in ae.supported_contexts}.get(uid)
+    scu = (known.scu_role if known else None) or (True if roles else None)
+    scp = (known.scp_role if known else None) or (True if roles else None)
+    ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES, scu_role=scu, scp_role=scp)
 
 
 def _transfer_syntax(instance: Dataset) -> UID | None:
@@ -140,8 +153,8 @@ def _cancel(event: Event, roles: Roles) -> int | None:
     return None
 
 
-def _sop_class(event: Event) -> str:
-    """The SOP class a request addresses, for log lines."""
+def requested_sop_class(event: Event) -> str:
+    """The SOP class a request addresses (its Affected or Requested SOP Class UID), or ""."""
     request = event.request
     uid = getattr(request, "AffectedSOPClassUID", None) or getattr(
         request, "RequestedSOPClassUID", None
@@ -201,7 +214,7 @@ def c_store(event: Event, backend: Any, roles: Roles) -> int:
         dataset.file_meta = event.file_meta
         backend.store(dataset)
     except Exception:
-        LOGGER.exception("C-STORE of %s failed", _sop_class(event))
+        LOGGER.exception("C-STORE of %s failed", requested_sop_class(event))
         return roles.failure
     return roles.success
 
@@ -216,7 +229,7 @@ def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Data
     checked before every match and once after the last, so a late cancel is still answered.
     """
     if roles.pending is None:
-        LOGGER.error("C-FIND of %s: the page defines no Pending status", _sop_class(event))
+        LOGGER.error("C-FIND of %s: the page defines no Pending status", requested_sop_class(event))
         yield roles.failure, None
         return
     try:
@@ -224,7 +237,7 @@ def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Data
         while True:
             cancel = _cancel(event, roles)
             if cancel is not None:
-                LOGGER.info("C-FIND of %s cancelled by the peer", _sop_class(event))
+                LOGGER.info("C-FIND of %s cancelled by the peer", requested_sop_class(event))
                 yield cancel, None
                 return
             match = next(matches, None)
@@ -235,7 +248,7 @@ def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Data
             else:
                 LOGGER.warning("C-FIND: backend yielded a non-match %r; skipped", match)
     except Exception:
-        LOGGER.exception("C-FIND of %s failed", _sop_class(event))
+        LOGGER.exception("C-FIND of %s failed", requested_sop_class(event))
         yield roles.failure, None
         return
     cancel = _cancel(event, roles)
@@ -246,12 +259,14 @@ def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Data
 def _retrieve(service: str, event: Event, backend: Any, roles: Roles) -> list[Dataset] | None:
     """The instances to send, or None (logged) when the request must fail."""
     if roles.pending is None:
-        LOGGER.error("%s of %s: the page defines no Pending status", service, _sop_class(event))
+        LOGGER.error(
+            "%s of %s: the page defines no Pending status", service, requested_sop_class(event)
+        )
         return None
     try:
         instances = _materialise(service, backend.retrieve(event.identifier))
     except Exception:
-        LOGGER.exception("%s of %s failed", service, _sop_class(event))
+        LOGGER.exception("%s of %s failed", service, requested_sop_class(event))
         return None
     if len(instances) > _MAX_SUB_OPERATIONS:
         LOGGER.error(
@@ -270,7 +285,7 @@ def _sub_operations(event: Event, instances: list[Dataset], roles: Roles) -> Ite
     for instance in instances:
         cancel = _cancel(event, roles)
         if cancel is not None:
-            LOGGER.info("Sub-operations for %s cancelled by the peer", _sop_class(event))
+            LOGGER.info("Sub-operations for %s cancelled by the peer", requested_sop_class(event))
             yield cancel, None
             return
         yield roles.pending, instance
@@ -364,7 +379,7 @@ def _call(event: Event, service: str, call: Callable[[], Any]) -> tuple[bool, An
     try:
         return True, call()
     except Exception:
-        LOGGER.exception("%s of %s failed", service, _sop_class(event))
+        LOGGER.exception("%s of %s failed", service, requested_sop_class(event))
         return False, None
 
 

@@ -38,7 +38,9 @@ length is rejected unread); and a DA/TM/DT key with more "-" than a range holds 
 for DT, whose UTC offsets carry a sign) is malformed and matches nothing, unparsed.
 """
 
+import contextlib
 import copy
+import io
 import os
 import re
 import struct
@@ -592,12 +594,44 @@ def _sop_instance_uid(dataset: Dataset) -> str:
     return "\\".join(_texts("UI", dataset[_SOP_INSTANCE_UID]))
 
 
+_TEMPORARY = re.compile(r"\.servicegen-[0-9a-f]{16}\.tmp")
+"""The name :func:`_write_durably` gives a file until it is complete: never read as an instance."""
+
+_UID_TEXT = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
 def _files_under(folder: Path) -> list[Path]:
-    """All regular files below ``folder``, sorted component-wise so load order is stable."""
+    """All regular files below ``folder``, sorted component-wise so load order is stable;
+    a store's unfinished temporary file (a crash mid-write) is left out."""
     found: list[Path] = []
     for root, _dirs, names in os.walk(folder):
-        found.extend(Path(root, name) for name in names)
+        found.extend(Path(root, name) for name in names if not _TEMPORARY.fullmatch(name))
     return sorted(found)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Put ``data`` at ``path`` so that it is there whole after a crash or power loss, or the
+    old file is: a temporary file beside it, written and fsynced, renamed over it, and the
+    folder fsynced so the rename itself is on disk. The temporary name is refused if it
+    exists and never followed if it is a link."""
+    temporary = path.with_name(f".servicegen-{os.urandom(8).hex()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    descriptor = os.open(temporary, flags, 0o644)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def _may_lack_preamble(path: Path) -> bool:
@@ -641,12 +675,13 @@ def _read_instance(path: Path) -> Dataset | None:
 
 
 class FolderBackend:
-    """In-memory archive loaded from a folder of DICOM files.
+    """An archive that is a folder of DICOM files, held in memory while it serves.
 
-    Meant as a reference and for tests: everything is held in memory and C-STORE only adds
-    to memory.  ``instances`` keeps load order (sorted by path) so results are reproducible;
-    change it through ``store`` so the SOPInstanceUID index stays right.  A lock guards
-    updates because pynetdicom serves each association in its own thread.
+    Every instance under the folder is loaded at start-up; one received by C-STORE is written
+    into the folder durably (see :meth:`store`) before it is kept, so a server started later on
+    the same folder has it too. ``instances`` keeps load order (sorted by path, then stores) so
+    results are reproducible; change it through ``store`` so the SOPInstanceUID index stays
+    right. A lock guards updates because pynetdicom serves each association in its own thread.
     """
 
     def __init__(
@@ -665,6 +700,7 @@ class FolderBackend:
         self.instances: list[Dataset] = []
         self.skipped = 0
         self._positions: dict[str, int] = {}
+        self._paths: dict[str, Path] = {}
         self._lock = threading.Lock()
         self._destinations = {
             title.strip(): (host, port) for title, (host, port) in (destinations or {}).items()
@@ -674,7 +710,9 @@ class FolderBackend:
             if dataset is None:
                 self.skipped += 1
             else:
-                self._put(dataset, _sop_instance_uid(dataset))
+                uid = _sop_instance_uid(dataset)
+                self._paths[uid] = path
+                self._put(dataset, uid)
 
     def _put(self, dataset: Dataset, uid: str) -> None:
         """Replace the instance with the same UID in place, or append a new one."""
@@ -708,12 +746,26 @@ class FolderBackend:
         return self._destinations.get(ae_title.strip())
 
     def store(self, dataset: Dataset) -> None:
-        """Keep ``dataset`` in memory, replacing any instance with the same SOPInstanceUID.
+        """Write ``dataset`` into the folder, then keep it, replacing any instance with the
+        same SOPInstanceUID (PS3.4 B.2.3 leaves a duplicate's handling to the SCP: the newer
+        copy wins, in the file the older one came from).
 
-        Raises ValueError when it has no SOPInstanceUID, since such a dataset is no instance.
+        A new instance is written as ``<SOPInstanceUID>.dcm``, in the transfer syntax of its
+        File Meta Information (a received instance's, as the peer sent it), through
+        :func:`_write_durably`: when this returns, the file is on disk whole, and a crash at
+        any moment leaves either the old file or the new one. Raises ValueError for a dataset
+        without a SOPInstanceUID, or with one that is no UID (which could name a path), and
+        OSError when the folder cannot be written; nothing is kept then.
         """
         uid = _sop_instance_uid(dataset)
         if not uid:
             raise ValueError("cannot store a dataset without SOPInstanceUID")
+        if len(uid) > 64 or not _UID_TEXT.fullmatch(uid):
+            raise ValueError(f"cannot store an instance whose SOPInstanceUID is {uid[:80]!r}")
+        buffer = io.BytesIO()
+        dataset.save_as(buffer, enforce_file_format=True)
         with self._lock:
+            path = self._paths.get(uid, self.folder / f"{uid}.dcm")
+            _write_durably(path, buffer.getvalue())
+            self._paths[uid] = path
             self._put(dataset, uid)

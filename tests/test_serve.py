@@ -573,7 +573,7 @@ def test_configure_adds_the_pages_contexts_and_cget_storage_roles() -> None:
     assert [
         (cx.scu_role, cx.scp_role)
         for cx in (contexts[ColorPaletteStorage], contexts[CTImageStorage])
-    ] == [(False, True)] * 2
+    ] == [(True, True)] * 2
     assert (
         contexts[ColorPaletteInformationModelGet].scu_role,
         contexts[ColorPaletteInformationModelGet].scp_role,
