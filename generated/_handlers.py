@@ -17,13 +17,15 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.dataset import Dataset
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, build_context, evt, sop_class
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.service_class import StorageServiceClass
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from .backend import with_transfer_syntax
 
 __all__ = [
     "Roles",
@@ -168,30 +170,6 @@ def _request_uid(event: Event, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _sendable(instance: Dataset) -> Dataset:
-    """Give a file-meta-less instance the Transfer Syntax pynetdicom's send_c_store requires.
-
-    pynetdicom picks the C-STORE presentation context from ``file_meta.TransferSyntaxUID`` and
-    fails the sub-operation without it; datasets built in memory lack it. The backend's own
-    object is left untouched: a shallow copy gets the file meta.
-    """
-    meta = getattr(instance, "file_meta", None)
-    if meta is not None and "TransferSyntaxUID" in meta:
-        return instance
-    implicit, little = instance.original_encoding
-    if little is False:
-        syntax = ExplicitVRBigEndian
-    elif implicit is False:
-        syntax = ExplicitVRLittleEndian
-    else:
-        syntax = ImplicitVRLittleEndian
-    copy = Dataset(dict(instance.items()))
-    copy.set_original_encoding(implicit, little)
-    copy.file_meta = FileMetaDataset()
-    copy.file_meta.TransferSyntaxUID = syntax
-    return copy
-
-
 def _materialise(service: str, found: Iterable[Any]) -> list[Dataset]:
     """List the instances a retrieve names, dropping any pynetdicom would silently skip.
 
@@ -201,7 +179,7 @@ def _materialise(service: str, found: Iterable[Any]) -> list[Dataset]:
     instances: list[Dataset] = []
     for instance in found:
         if isinstance(instance, Dataset) and len(instance):
-            instances.append(_sendable(instance))
+            instances.append(with_transfer_syntax(instance))
         else:
             LOGGER.warning("%s: backend returned a non-instance %r; skipped", service, instance)
     return instances

@@ -52,11 +52,12 @@ from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 __all__ = [
     "FolderBackend",
@@ -66,6 +67,7 @@ __all__ = [
     "select",
     "temporal_matches",
     "wildcard_matches",
+    "with_transfer_syntax",
 ]
 
 _SPECIFIC_CHARACTER_SET = 0x00080005
@@ -581,6 +583,31 @@ def select(instances: Iterable[Dataset], identifier: Dataset) -> list[Dataset]:
     return [instance for instance in instances if query(instance)]
 
 
+def with_transfer_syntax(instance: Dataset) -> Dataset:
+    """``instance`` if its File Meta names its Transfer Syntax, else a shallow copy whose File
+    Meta names the one it was read in (Implicit VR Little Endian for one built in memory).
+
+    Writing a file needs it, and so does pynetdicom's send_c_store, which picks the C-STORE
+    presentation context from ``file_meta.TransferSyntaxUID`` and fails the sub-operation
+    without it. The caller's object is left untouched.
+    """
+    meta = getattr(instance, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return instance
+    implicit, little = instance.original_encoding
+    if little is False:
+        syntax = ExplicitVRBigEndian
+    elif implicit is False:
+        syntax = ExplicitVRLittleEndian
+    else:
+        syntax = ImplicitVRLittleEndian
+    copy = Dataset(dict(instance.items()))
+    copy.set_original_encoding(implicit, little)
+    copy.file_meta = FileMetaDataset()
+    copy.file_meta.TransferSyntaxUID = syntax
+    return copy
+
+
 def _empty_element(tag: BaseTag, vr: str) -> DataElement:
     """An element with zero-length value, for a requested key the instance lacks."""
     vr = vr.split(" or ")[0]
@@ -751,7 +778,8 @@ class FolderBackend:
         copy wins, in the file the older one came from).
 
         A new instance is written as ``<SOPInstanceUID>.dcm``, in the transfer syntax of its
-        File Meta Information (a received instance's, as the peer sent it), through
+        File Meta Information (a received instance's, as the peer sent it; else
+        :func:`with_transfer_syntax`'s), through
         :func:`_write_durably`: when this returns, the file is on disk whole, and a crash at
         any moment leaves either the old file or the new one. Raises ValueError for a dataset
         without a SOPInstanceUID, or with one that is no UID (which could name a path), and
@@ -763,7 +791,7 @@ class FolderBackend:
         if len(uid) > 64 or not _UID_TEXT.fullmatch(uid):
             raise ValueError(f"cannot store an instance whose SOPInstanceUID is {uid[:80]!r}")
         buffer = io.BytesIO()
-        dataset.save_as(buffer, enforce_file_format=True)
+        with_transfer_syntax(dataset).save_as(buffer, enforce_file_format=True)
         with self._lock:
             path = self._paths.get(uid, self.folder / f"{uid}.dcm")
             _write_durably(path, buffer.getvalue())
