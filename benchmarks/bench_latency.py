@@ -84,7 +84,7 @@ def query(label: str) -> Dataset:
 def with_association(server: ThreadedAssociationServer, work: Callable[[Any], float]) -> float:
     ae = AE("BENCH")
     ae.add_requested_context(ColorPaletteInformationModelFind)
-    assoc = ae.associate("127.0.0.1", server.server_address[1])
+    assoc = ae.associate("127.0.0.1", server.server_address[1], ae_title="SERVICEGEN")
     assert assoc.is_established
     try:
         return work(assoc)

@@ -30,6 +30,7 @@ import socket
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from types import FrameType, ModuleType, TracebackType
 from typing import Any, NoReturn
 
@@ -45,7 +46,7 @@ from pynetdicom.utils import set_ae
 from ._handlers import STORAGE_SOP_CLASSES, requested_sop_class
 from .backend import FolderBackend
 
-__all__ = ["load_module", "main", "serve"]
+__all__ = ["Policy", "load_module", "main", "serve"]
 
 LOGGER = logging.getLogger("generated")
 
@@ -132,10 +133,34 @@ def _log_request(service: str, event: Event) -> None:
     )
 
 
-def _build_ae(pages: Sequence[ModuleType], backend: Any, ae_title: str) -> AE:
+@dataclass(frozen=True)
+class Policy:
+    """How the served AE treats associations; the defaults are pynetdicom's, except that a
+    peer must call this AE by its title.
+
+    ``require_called_ae``: refuse an association whose called AE title is not this AE's.
+    ``max_associations``: how many associations at once; the next is refused.
+    ``acse_timeout``, ``dimse_timeout``, ``network_timeout``: seconds to wait for an
+    association's negotiation, for a DIMSE message, and on an idle connection before it is
+    closed.
+    """
+
+    require_called_ae: bool = True
+    max_associations: int = 10
+    acse_timeout: float = 30.0
+    dimse_timeout: float = 30.0
+    network_timeout: float = 60.0
+
+
+def _build_ae(pages: Sequence[ModuleType], backend: Any, ae_title: str, policy: Policy) -> AE:
     """An AE serving every page (each one's ``configure``), plus Verification; C-GET may also
     send the storage classes of the backend's instances that pynetdicom does not know."""
     ae = AE(ae_title)
+    ae.require_called_aet = policy.require_called_ae
+    ae.maximum_associations = policy.max_associations
+    ae.acse_timeout = policy.acse_timeout
+    ae.dimse_timeout = policy.dimse_timeout
+    ae.network_timeout = policy.network_timeout
     ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
     instances: Sequence[Dataset] = getattr(backend, "instances", ())
     held = sorted({str(ds.SOPClassUID) for ds in instances if "SOPClassUID" in ds})
@@ -180,6 +205,7 @@ def serve(
     block: bool = True,
     *,
     backend: Any = None,
+    policy: Policy = Policy(),
 ) -> ThreadedAssociationServer:
     """Serve one page module (``"color_palette_service_class"``) or several in one AE over
     ``FolderBackend(folder, destinations)``, as ``python -m generated serve`` does.
@@ -189,8 +215,9 @@ def serve(
     ``block=False`` the running server is returned at once (stop it with ``.shutdown()``);
     otherwise this returns it after the first Ctrl-C or SIGTERM has shut the AE down and
     "Stopped" is logged. ``port`` 0 picks a free port: read it back from
-    ``server.server_address``. The AE also answers Verification and logs one line per
-    request. Raises ImportError for a name that is no page module, ValueError for no name,
+    ``server.server_address``. ``policy`` sets the association limits (:class:`Policy`: by
+    default a peer must call the AE by ``ae_title``). The AE also answers Verification and logs
+    one line per request. Raises ImportError for a name that is no page module, ValueError for no name,
     and OSError when it cannot listen on ``host``:``port``.
     """
     pages = [load_module(name) for name in ([modules] if isinstance(modules, str) else modules)]
@@ -200,7 +227,7 @@ def serve(
         if folder is None:
             raise ValueError("serve() needs a folder or a backend")
         backend = FolderBackend(folder, destinations)
-    ae = _build_ae(pages, backend, ae_title)
+    ae = _build_ae(pages, backend, ae_title, policy)
     handlers = [*_bound(pages, backend), (evt.EVT_CONN_OPEN, _low_latency)]
     server = ae.start_server((host, port), block=False, evt_handlers=handlers)
     if server is None:  # pragma: no cover - start_server(block=False) always returns it
@@ -342,10 +369,48 @@ def _ae_title(text: str) -> str:
 def _destination(text: str) -> tuple[str, tuple[str, int]]:
     """Parse ``AE=HOST:PORT`` (an IPv6 host in brackets) for ``--destination``."""
     title, equals, address = text.partition("=")
-    host, colon, port = address.rpartition(":")
+    host, colon, port = address.strip().rpartition(":")
     if not (equals and colon and host):
         raise argparse.ArgumentTypeError(f"expected AE=HOST:PORT, not {text!r}")
     return _ae_title(title.strip()), (host.strip("[]"), _port(port, lowest=1))
+
+
+def _count(text: str) -> int:
+    """A whole number 1 to 1000 (``--max-associations``)."""
+    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else 0
+    if not 1 <= number <= 1000:
+        raise argparse.ArgumentTypeError(f"expected a number 1-1000, not {text!r}")
+    return number
+
+
+def _seconds(text: str) -> float:
+    """A timeout in seconds, more than 0 and at most a day."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 86400:
+        raise argparse.ArgumentTypeError(
+            f"expected seconds, more than 0 and at most 86400, not {text!r}"
+        )
+    return seconds
+
+
+def _destinations_file(path: str) -> dict[str, tuple[str, int]]:
+    """C-MOVE destinations from ``path``: one ``AE=HOST:PORT`` per line; blank lines and
+    ``#`` comments are skipped. A bad line raises ValueError naming ``path:line``."""
+    destinations: dict[str, tuple[str, int]] = {}
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            try:
+                title, address = _destination(text)
+            except argparse.ArgumentTypeError as error:
+                raise ValueError(f"{path}:{number}: {error}") from None
+            destinations[title] = address
+    return destinations
 
 
 def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
@@ -405,13 +470,59 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="AE=HOST:PORT",
         help="a C-MOVE destination; repeat for several (default: none)",
     )
+    run.add_argument(
+        "--destinations",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="C-MOVE destinations, one AE=HOST:PORT per line, # comments (default: none)",
+    )
+    run.add_argument(
+        "--any-called-ae",
+        action="store_true",
+        help="accept any called AE title, not only --ae-title",
+    )
+    run.add_argument(
+        "--max-associations",
+        type=_count,
+        default=Policy.max_associations,
+        metavar="N",
+        help="associations at once",
+    )
+    for name, what in (("acse", "association negotiation"), ("dimse", "a DIMSE message")):
+        run.add_argument(
+            f"--{name}-timeout",
+            type=_seconds,
+            default=getattr(Policy, f"{name}_timeout"),
+            metavar="SECONDS",
+            help=f"seconds to wait for {what}",
+        )
+    run.add_argument(
+        "--network-timeout",
+        type=_seconds,
+        default=Policy.network_timeout,
+        metavar="SECONDS",
+        help="seconds an idle connection is kept",
+    )
     args = parser.parse_args(argv)
+    policy = Policy(
+        require_called_ae=not args.any_called_ae,
+        max_associations=args.max_associations,
+        acse_timeout=args.acse_timeout,
+        dimse_timeout=args.dimse_timeout,
+        network_timeout=args.network_timeout,
+    )
+    destinations = dict(getattr(args, "destination", ()))
+    if hasattr(args, "destinations"):
+        try:
+            destinations = {**_destinations_file(args.destinations), **destinations}
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            parser.error(str(error))
     _configure_logging()
 
     def start() -> ThreadedAssociationServer:
         try:
             pages = [load_module(name) for name in args.modules]
-            backend = FolderBackend(args.folder, dict(getattr(args, "destination", ())))
+            backend = FolderBackend(args.folder, destinations)
         except (ImportError, NotADirectoryError) as error:
             parser.error(str(error))
         try:
@@ -423,6 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.ae_title,
                 block=False,
                 backend=backend,
+                policy=policy,
             )
         except (OSError, UnicodeError) as error:  # UnicodeError: a host name IDNA cannot encode
             reason = getattr(error, "strerror", None) or error

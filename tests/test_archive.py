@@ -109,7 +109,7 @@ def serving(archive_package: Path, tmp_path: Path) -> Iterator[object]:
             stderr=subprocess.STDOUT,
         )
         processes.append(process)
-        wait_for_echo(port, process)
+        wait_for_echo(port, process, called="ARCHIVE")
         return port
 
     try:

@@ -277,7 +277,7 @@ def find(port: int, identifier: Dataset, timeout: float = 5.0) -> tuple[list[str
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     ae.add_requested_context(ColorPaletteInformationModelFind, ImplicitVRLittleEndian)
     try:
-        assoc = ae.associate("127.0.0.1", port)
+        assoc = ae.associate("127.0.0.1", port, ae_title="SERVICEGEN")
         assert assoc.is_established
         started = time.monotonic()
         responses = list(assoc.send_c_find(identifier, ColorPaletteInformationModelFind))
@@ -391,7 +391,7 @@ def test_signal_stops_a_busy_server_once(
     peer = AE("BUSY")
     peer.add_requested_context(ColorPaletteInformationModelFind)
     try:
-        assoc = peer.associate("127.0.0.1", served.port)
+        assoc = peer.associate("127.0.0.1", served.port, ae_title="SERVICEGEN")
         responses = assoc.send_c_find(keyed(ContentLabel=""), ColorPaletteInformationModelFind)
         status, _ = next(responses)
         assert status.Status == 0xFF00
@@ -452,7 +452,7 @@ def test_peer_chosen_titles_reach_the_log_escaped(
     try:
         refused = hostile.associate("127.0.0.1", served.port, ae_title="\x1b]2;CALLED\x07")
         assert not refused.is_established
-        assoc = peer.associate("127.0.0.1", served.port)
+        assoc = peer.associate("127.0.0.1", served.port, ae_title="SERVICEGEN")
         assert assoc.is_established
         destination = "\x1b[2J\x7fX"
         list(
@@ -474,6 +474,13 @@ def test_peer_chosen_titles_reach_the_log_escaped(
 
 
 BAD_ARGUMENTS = {
+    "max-associations-zero": [MODULE, "FOLDER", "--max-associations", "0"],
+    "max-associations-huge": [MODULE, "FOLDER", "--max-associations", "99999"],
+    "timeout-negative": [MODULE, "FOLDER", "--acse-timeout", "-1"],
+    "timeout-nan": [MODULE, "FOLDER", "--dimse-timeout", "nan"],
+    "timeout-inf": [MODULE, "FOLDER", "--network-timeout", "inf"],
+    "destinations-missing": [MODULE, "FOLDER", "--destinations", "FOLDER/none.txt"],
+    "destinations-bad-line": [MODULE, "FOLDER", "--destinations", "FOLDER/bad.txt"],
     "port-too-big": [MODULE, "FOLDER", "--port", "99999"],
     "port-negative": [MODULE, "FOLDER", "--port", "-1"],
     "host-unresolvable": [MODULE, "FOLDER", "--host", "no-such-host.invalid"],
@@ -501,6 +508,7 @@ def test_bad_arguments_are_one_clean_line(tmp_path: Path, arguments: list[str]) 
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = str(busy.getsockname()[1])
+        (tmp_path / "bad.txt").write_text("# destinations\nSTORE=127.0.0.1:104\nSTORE 127.0.0.1\n")
         command = [arg.replace("FOLDER", str(tmp_path)).replace("BUSY", port) for arg in arguments]
         if "--port" not in command:
             command += ["--port", "0"]

@@ -38,7 +38,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from generated import _handlers
 from generated import color_palette_service_class as page
 from generated.backend import FolderBackend
-from generated.server import serve
+from generated.server import Policy, serve
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ("ALPHA", "BETA", "GAMMA")
@@ -477,8 +477,11 @@ def dcmtk_storescp(tmp_path: Path) -> Iterator[tuple[int, Path]]:
             process.wait()
 
 
-def wait_for_echo(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    """Wait until something at ``port`` answers C-ECHO, failing early if ``process`` died."""
+def wait_for_echo(
+    port: int, process: subprocess.Popen[bytes], timeout: float = 20.0, called: str = "SERVICEGEN"
+) -> None:
+    """Wait until the AE ``called`` at ``port`` answers C-ECHO, failing early if ``process``
+    died."""
     ae = AE("PROBE")
     ae.add_requested_context(Verification)
     deadline = time.monotonic() + timeout
@@ -487,7 +490,7 @@ def wait_for_echo(port: int, process: subprocess.Popen[bytes], timeout: float = 
             if process.poll() is not None:
                 output = process.stdout.read() if process.stdout else b""
                 pytest.fail(f"server exited with {process.returncode}: {output.decode()}")
-            assoc = ae.associate("127.0.0.1", port)
+            assoc = ae.associate("127.0.0.1", port, ae_title=called)
             if assoc.is_established:
                 assoc.send_c_echo()
                 assoc.release()
@@ -605,10 +608,10 @@ def test_cli_serves_logs_and_stops_on_sigterm(folder: Path) -> None:
     command += ["--ae-title", "CLI", "--destination", "ELSEWHERE=127.0.0.1:104"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        wait_for_echo(port, process)
+        wait_for_echo(port, process, called="CLI")
         ae = AE("CLIPEER")
         ae.add_requested_context(ColorPaletteInformationModelFind)
-        assoc = ae.associate("127.0.0.1", port)
+        assoc = ae.associate("127.0.0.1", port, ae_title="CLI")
         responses = list(
             assoc.send_c_find(query(ContentLabel="ALPHA"), ColorPaletteInformationModelFind)
         )
@@ -625,6 +628,52 @@ def test_cli_serves_logs_and_stops_on_sigterm(folder: Path) -> None:
     request_lines = [line for line in log.splitlines() if "C-FIND from CLIPEER" in line]
     assert len(request_lines) == 1, log
     assert "Color Palette" in request_lines[0] and "127.0.0.1" in request_lines[0]
+
+
+def test_cli_policy_called_ae_title_and_a_destinations_file(
+    folder: Path, store_scp: Any, tmp_path: Path
+) -> None:
+    """By default a peer must call the AE by its title; ``--any-called-ae`` lifts that. C-MOVE
+    destinations come from ``--destinations FILE`` as well as ``--destination``."""
+    scp = store_scp(ColorPaletteStorage)
+    listed = tmp_path / "destinations.txt"
+    listed.write_text(f"# where C-MOVE may send\n\nSTORE = 127.0.0.1:{scp.port}  # a viewer\n")
+    for extra, others_accepted in (((), False), (("--any-called-ae",), True)):
+        port = free_port()
+        command = [sys.executable, "-m", "generated", "serve", MODULE, str(folder)]
+        command += ["--port", str(port), "--destinations", str(listed), *extra]
+        process = subprocess.Popen(
+            command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_for_echo(port, process)
+            peer = AE("PEER")
+            peer.add_requested_context(ColorPaletteInformationModelMove)
+            other = peer.associate("127.0.0.1", port, ae_title="SOMEONE-ELSE")
+            assert other.is_established is others_accepted
+            if other.is_established:
+                other.release()
+            assoc = peer.associate("127.0.0.1", port, ae_title="SERVICEGEN")
+            final = list(assoc.send_c_move(query(), "STORE", ColorPaletteInformationModelMove))[-1]
+            assoc.release()
+            peer.shutdown()
+            assert (final[0].Status, final[0].NumberOfCompletedSuboperations) == (0x0000, 3)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    assert len(scp.received) == 6
+
+
+def test_policy_limits_the_associations_at_once(start: Any, connect: Any, folder: Path) -> None:
+    server = start(folder, policy=Policy(max_associations=1))
+    connect(port_of(server), ColorPaletteInformationModelFind)
+    second = AE("SECOND")
+    second.add_requested_context(ColorPaletteInformationModelFind)
+    try:
+        assoc = second.associate("127.0.0.1", port_of(server), ae_title="SERVICEGEN")
+        assert not assoc.is_established
+    finally:
+        second.shutdown()
 
 
 def test_cli_help_shows_every_default() -> None:
