@@ -307,16 +307,18 @@ def alias_faults(page: Page) -> list[tuple[Alias, str]]:
     them too, for a page built by hand."""
     faults: list[tuple[Alias, str]] = []
     taken: dict[Dimse, dict[str, str]] = {}
+    codes: dict[Dimse, set[int]] = {}
     for alias in page.aliases:
-        statuses = page.statuses(alias.dimse)
-        if alias.dimse not in taken:
+        if alias.dimse not in taken:  # once per service: linear in aliases and rows
+            statuses = page.statuses(alias.dimse)
             what = f"the name of {alias.dimse.value} status"
             taken[alias.dimse] = {
                 name: f"{what} {code_text(status)} (line {status.line})"
                 for status, name in member_names(statuses).items()
             }
+            codes[alias.dimse] = {status.first for status in statuses}
         names = taken[alias.dimse]
-        if not any(status.first == alias.code for status in statuses):
+        if alias.code not in codes[alias.dimse]:
             fault = (
                 f"no {alias.dimse.value} status row has code 0x{alias.code:04X}"
                 " (a range is named by its first code)"

@@ -23,6 +23,7 @@ any other is a problem, so a mistyped one never silently does nothing.
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import dataclasses
 import hashlib
@@ -30,7 +31,7 @@ import keyword
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -483,18 +484,32 @@ def _line_of(node: nodes.Node | None) -> int:
     return 1
 
 
-def _comment_line(comment: nodes.comment, lines: Sequence[str]) -> int:
+_OPENING = re.compile(r"\s*\.\.\s+(.*?)\s*")
+
+
+def _comment_openings(lines: Sequence[str]) -> dict[str, list[int]]:
+    """Line numbers, ascending, of every line that could open a comment, by the text after its
+    ``..``: built once per page, so finding each comment's line stays linear in the page."""
+    openings: dict[str, list[int]] = {}
+    for number, text in enumerate(lines, 1):
+        match = _OPENING.fullmatch(text)
+        if match:
+            openings.setdefault(match[1], []).append(number)
+    return openings
+
+
+def _comment_line(comment: nodes.comment, openings: Mapping[str, list[int]]) -> int:
     """The line of a comment's ``..``. docutils gives a comment the line its block ends on (or
     the blank line after it), and none at all inside other markup: the nearest line at or
     before that which opens a comment with the same first line, else the first such line from
     where the enclosing markup starts."""
-    first = comment.astext().split("\n", 1)[0]
-    opening = re.compile(r"\s*\.\.\s+" + re.escape(first) + r"\s*")
-    found = [number for number, text in enumerate(lines, 1) if opening.fullmatch(text)]
+    found = openings.get(comment.astext().split("\n", 1)[0].strip(), [])
     if comment.line:
-        return max((n for n in found if n <= comment.line), default=comment.line)
+        at = bisect.bisect_right(found, comment.line)
+        return found[at - 1] if at else comment.line
     start = _line_of(comment.parent)
-    return min((n for n in found if n >= start), default=start)
+    at = bisect.bisect_left(found, start)
+    return found[at] if at < len(found) else start
 
 
 def _section_title(node: nodes.Node) -> str:
@@ -576,11 +591,13 @@ class _PageReader:
         """The aliases of the page's ``.. servicegen: alias DIMSE 0xNNNN NAME`` comments, which
         Sphinx and docutils show nowhere. Any other comment that starts with "servicegen" is a
         problem, so a mistyped one never silently does nothing; other comments are ignored."""
+        openings: dict[str, list[int]] | None = None
         for comment in document.findall(nodes.comment):
             text = comment.astext()
             if not _SERVICEGEN_COMMENT.match(text):
                 continue
-            line = _comment_line(comment, lines)
+            openings = _comment_openings(lines) if openings is None else openings
+            line = _comment_line(comment, openings)
             words = text.split()
             if words[0] != f"{_COMMENT_MARK}:" or len(words) < 2:
                 self.problem(line, f"a servicegen comment reads {_ALIAS_FORM}")

@@ -500,3 +500,25 @@ def test_ranges_of_one_service_that_overlap_across_tables_are_refused() -> None:
     ]
     for fine in ([outer], ["0xC123", "0xD000 to 0xDFFF"]):
         assert problems(two_tables([outer, "0xA700"], fine)) == []
+
+
+def test_alias_comments_find_their_lines_from_one_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each alias comment's line is looked up in an index of the page's comment openings built
+    once, not by scanning the page per comment (quadratic: a page of many thousand comments
+    took minutes). Every comment is still placed at its own ``..`` line."""
+    built = []
+    real = parser._comment_openings
+
+    def counted(lines: list[str]) -> dict[str, list[int]]:
+        built.append(len(lines))
+        return real(lines)
+
+    monkeypatch.setattr(parser, "_comment_openings", counted)
+    seed = Path(__file__).resolve().parents[1] / "spec" / "color_palette_service_class.rst"
+    text = seed.read_text(encoding="utf-8")
+    first = text.count("\n") + 2
+    text += "".join(f"\n.. servicegen: alias C-MOVE 0xA801 OLD_{n}\n" for n in range(50))
+    page = parse_page(text, "pg.rst")
+    assert len(built) == 1
+    olds = [alias for alias in page.aliases if alias.name.startswith("OLD_")]
+    assert [alias.line for alias in olds] == [first + 2 * n for n in range(50)]
