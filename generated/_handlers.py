@@ -80,22 +80,22 @@ def configure(
     contexts of the instances it moves. Roles an earlier call accepted are kept, so several
     pages can configure one AE in any order. Returns ``ae``."""
     own = [str(uid) for uid in sop_classes]
+    known = {str(cx.abstract_syntax): cx for cx in ae.supported_contexts}
     for uid in own:
-        _support(ae, uid)
+        _support(ae, known.get(uid), uid)
     if "C-GET" in services:
         for uid in dict.fromkeys(
             STORAGE_SOP_CLASSES if storage_classes is None else storage_classes
         ):
             if uid not in own:
-                _support(ae, uid, roles=True)
+                _support(ae, known.get(uid), uid, roles=True)
     return ae
 
 
-def _support(ae: AE, uid: str, roles: bool = False) -> None:
+def _support(ae: AE, known: PresentationContext | None, uid: str, roles: bool = False) -> None:
     """Support ``uid`` with every transfer syntax; with ``roles``, accept whichever of SCU and
     SCP a peer proposes. pynetdicom replaces a context's roles when it is added again, so the
-    roles it already has are carried over."""
-    known = {str(cx.abstract_syntax): cx for cx in ae.supported_contexts}.get(uid)
+    roles of ``known``, the context ``ae`` already has for ``uid``, are carried over."""
     scu = (known.scu_role if known else None) or (True if roles else None)
     scp = (known.scp_role if known else None) or (True if roles else None)
     ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES, scu_role=scu, scp_role=scp)

@@ -488,21 +488,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="associations at once",
     )
-    for name, what in (("acse", "association negotiation"), ("dimse", "a DIMSE message")):
+    for name, what in (
+        ("acse", "to wait for association negotiation"),
+        ("dimse", "to wait for a DIMSE message"),
+        ("network", "an idle connection is kept"),
+    ):
         run.add_argument(
             f"--{name}-timeout",
             type=_seconds,
             default=getattr(Policy, f"{name}_timeout"),
             metavar="SECONDS",
-            help=f"seconds to wait for {what}",
+            help=f"seconds {what}",
         )
-    run.add_argument(
-        "--network-timeout",
-        type=_seconds,
-        default=Policy.network_timeout,
-        metavar="SECONDS",
-        help="seconds an idle connection is kept",
-    )
     args = parser.parse_args(argv)
     policy = Policy(
         require_called_ae=not args.any_called_ae,

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -95,7 +95,7 @@ def archive_package(
 
 
 @pytest.fixture
-def serving(archive_package: Path, tmp_path: Path) -> Iterator[object]:
+def serving(archive_package: Path, tmp_path: Path) -> Iterator[Callable[[Path], int]]:
     """Start ``python -m archive serve PAGE PAGE PAGE FOLDER``; every process is stopped."""
     processes: list[subprocess.Popen[bytes]] = []
 
@@ -130,10 +130,9 @@ def dcmtk(name: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_one_ae_serves_three_pages_stores_durably_and_a_restart_finds_it(
-    serving: object, tmp_path: Path
+    serving: Callable[[Path], int], tmp_path: Path
 ) -> None:
     start = serving
-    assert callable(start)
     folder = tmp_path / "archive-folder"
     folder.mkdir()
     sent = tmp_path / "sent.dcm"
