@@ -1,28 +1,17 @@
 """PS3.7 Annex C: the class of every status code, as data.
 
 One table serves ``lint`` (a row whose category contradicts its code's class) and the generated
-runtime's ``annex_c_category`` (rendered from it), so the two can never disagree.
+runtime's ``annex_c_category``: it is the runtime's own ``ANNEX_C_CLASSES``, read from there, so
+the two can never disagree.
 """
 
 from __future__ import annotations
 
 from generator.model import Category
+from generator.runtime._runtime import ANNEX_C_CLASSES
 
-ANNEX_C: tuple[tuple[int, int, Category], ...] = (
-    (0x0000, 0x0000, Category.SUCCESS),
-    (0x0001, 0x0001, Category.WARNING),
-    (0x0105, 0x0106, Category.FAILURE),
-    (0x0107, 0x0107, Category.WARNING),
-    (0x0110, 0x0115, Category.FAILURE),
-    (0x0116, 0x0116, Category.WARNING),
-    (0x0117, 0x0119, Category.FAILURE),
-    (0x0120, 0x0124, Category.FAILURE),
-    (0x0210, 0x0213, Category.FAILURE),
-    (0xA000, 0xAFFF, Category.FAILURE),
-    (0xB000, 0xBFFF, Category.WARNING),
-    (0xC000, 0xCFFF, Category.FAILURE),
-    (0xFE00, 0xFE00, Category.CANCEL),
-    (0xFF00, 0xFF01, Category.PENDING),
+ANNEX_C: tuple[tuple[int, int, Category], ...] = tuple(
+    (first, last, Category(category)) for first, last, category in ANNEX_C_CLASSES
 )
 """(first, last, category) of each class of codes Annex C defines, in ascending order."""
 

@@ -23,8 +23,7 @@ from typing import Any
 
 import jinja2
 
-from generator import BUILTIN_TEMPLATES
-from generator.annex_c import ANNEX_C
+from generator import BUILTIN_TEMPLATES, RUNTIME
 from generator.errors import Problem, ServicegenError, SpecError, TemplateError
 from generator.finish import Finisher
 from generator.html import uid_name
@@ -41,8 +40,18 @@ PAGE_TEMPLATES = {
 """Templates rendered once per page, and the output path each renders to."""
 PAGE_HTML = "docs/{stem}.html"
 """The page's HTML, which docutils writes from its RST."""
-SITE_TEMPLATES = {"index.html.j2": "docs/index.html", "style.css.j2": "docs/style.css"}
+SITE_TEMPLATES = {"index.html.j2": "docs/index.html"}
 """Templates rendered once for all pages together."""
+
+
+def runtime_files() -> dict[str, Path]:
+    """The built-in runtime, copied verbatim: output path -> source file. Its modules keep their
+    names; the stylesheet goes with the docs."""
+    return {
+        (f"docs/{path.name}" if path.suffix == ".css" else path.name): path
+        for path in sorted(RUNTIME.iterdir())
+        if path.suffix in (".py", ".css") and path.name != "__init__.py"
+    }
 
 
 def rst_cell(value: str) -> str:
@@ -128,8 +137,8 @@ def render(
 ) -> dict[str, str]:
     """Render every output file of ``pages``: ``{path relative to the output dir: text}``.
 
-    Page modules, the runtime files (every other ``*.py.j2``, rendered once under its own name),
-    ``py.typed``, and the docs: RST per page, docutils HTML5 built from that RST, and an index.
+    Page modules, the runtime (``runtime_files``, copied; every other ``*.py.j2``, rendered once
+    under its own name), ``py.typed``, and the docs: RST per page, docutils HTML5 built from that RST, and an index.
     black and the HTML writer, most of the cost, run in worker processes for many pages, and
     their results are cached per user (``_ResultCache``), so unchanged outputs cost neither again.
     ``pages`` may be read lazily (``cli.load``): each page's jobs go to the workers before the
@@ -150,17 +159,27 @@ def render(
 def _render_all(
     env: jinja2.Environment, digest: str, pages: Iterable[Page], finisher: Finisher
 ) -> dict[str, str]:
+    templates = _template_names(env)
     runtime = {
         name: name[: -len(".j2")]
-        for name in _template_names(env)
+        for name in templates
         if name.endswith(".py.j2") and name not in PAGE_TEMPLATES
     }
+    copied = {
+        target: source
+        for target, source in runtime_files().items()
+        if Path(target).name + ".j2" not in templates
+    }
+    runtime.update(
+        {Path(target).name + ".j2": target for target in runtime_files() if target not in copied}
+    )
     paths = _Paths(
         {
             "py.typed": "servicegen",
             MANIFEST: "servicegen",
             **{target: template for template, target in SITE_TEMPLATES.items()},
             **{target: template for template, target in runtime.items()},
+            **{target: f"runtime/{source.name}" for target, source in copied.items()},
         }
     )
     outputs: dict[str, str] = {"py.typed": ""}
@@ -183,8 +202,9 @@ def _render_all(
     for template, target in SITE_TEMPLATES.items():
         outputs[target] = _render_one(env, template, {"pages": views}, target, finisher)
     for template, target in runtime.items():
-        context = {"pages": views, "annex_c": ANNEX_C}
-        outputs[target] = _render_one(env, template, context, target, finisher)
+        outputs[target] = _render_one(env, template, {"pages": views}, target, finisher)
+    for target, source in copied.items():
+        outputs[target] = source.read_text(encoding="utf-8")
     outputs.update(finisher.results())
     return dict(sorted(outputs.items()))
 

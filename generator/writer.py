@@ -710,8 +710,10 @@ def tool_digest() -> str:
             except ImportError:  # a library the others no longer need
                 version = "absent"
         digest.update(f"\0{name}\0{version}".encode())
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        digest.update(f"\0generator/{path.name}\0".encode() + path.read_bytes())
+    own = Path(__file__).resolve().parent
+    for path in sorted([*own.glob("*.py"), *own.glob("runtime/*.py"), *own.glob("runtime/*.css")]):
+        name = path.relative_to(own).as_posix()
+        digest.update(f"\0generator/{name}\0".encode() + path.read_bytes())
     return digest.hexdigest()
 
 

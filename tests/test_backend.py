@@ -23,7 +23,7 @@ from generated.backend import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "templates" / "backend.py.j2"
+TEMPLATE = ROOT / "generator" / "runtime" / "backend.py"
 GENERATED = ROOT / "generated" / "backend.py"
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 

@@ -84,7 +84,9 @@ def configure(
     for uid in own:
         _support(ae, known.get(uid), uid)
     if "C-GET" in services:
-        for uid in dict.fromkeys(STORAGE_SOP_CLASSES if storage_classes is None else storage_classes):
+        for uid in dict.fromkeys(
+            STORAGE_SOP_CLASSES if storage_classes is None else storage_classes
+        ):
             if uid not in own:
                 _support(ae, known.get(uid), uid, roles=True)
     return ae
@@ -235,7 +237,9 @@ def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Data
 def _retrieve(service: str, event: Event, backend: Any, roles: Roles) -> list[Dataset] | None:
     """The instances to send, or None (logged) when the request must fail."""
     if roles.pending is None:
-        LOGGER.error("%s of %s: the page defines no Pending status", service, requested_sop_class(event))
+        LOGGER.error(
+            "%s of %s: the page defines no Pending status", service, requested_sop_class(event)
+        )
         return None
     try:
         instances = _materialise(service, backend.retrieve(event.identifier))
@@ -265,9 +269,7 @@ def _sub_operations(event: Event, instances: list[Dataset], roles: Roles) -> Ite
         yield roles.pending, instance
 
 
-def _count_and_send(
-    event: Event, instances: list[Dataset] | None, roles: Roles
-) -> Iterator[Any]:
+def _count_and_send(event: Event, instances: list[Dataset] | None, roles: Roles) -> Iterator[Any]:
     """The C-GET/C-MOVE tail: the exact count, then each instance; a failed retrieval
     (``None``) becomes one failed sub-operation, since a count of 0 makes pynetdicom answer
     Success."""

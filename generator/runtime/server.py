@@ -390,7 +390,9 @@ def _seconds(text: str) -> float:
     except ValueError:
         seconds = 0.0
     if not 0 < seconds <= 86400:
-        raise argparse.ArgumentTypeError(f"expected seconds, more than 0 and at most 86400, not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected seconds, more than 0 and at most 86400, not {text!r}"
+        )
     return seconds
 
 

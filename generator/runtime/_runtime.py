@@ -127,15 +127,29 @@ class StatusTable(dict[int, Row]):
         return f"StatusTable({dict.__len__(self)} codes, {len(self._ranges)} ranges)"
 
 
+ANNEX_C_CLASSES: tuple[tuple[int, int, str], ...] = (
+    (0x0000, 0x0000, "Success"),
+    (0x0001, 0x0001, "Warning"),
+    (0x0105, 0x0106, "Failure"),
+    (0x0107, 0x0107, "Warning"),
+    (0x0110, 0x0115, "Failure"),
+    (0x0116, 0x0116, "Warning"),
+    (0x0117, 0x0119, "Failure"),
+    (0x0120, 0x0124, "Failure"),
+    (0x0210, 0x0213, "Failure"),
+    (0xA000, 0xAFFF, "Failure"),
+    (0xB000, 0xBFFF, "Warning"),
+    (0xC000, 0xCFFF, "Failure"),
+    (0xFE00, 0xFE00, "Cancel"),
+    (0xFF00, 0xFF01, "Pending"),
+)
+"""(first, last, category) of each class of codes PS3.7 Annex C defines, in ascending order:
+servicegen's one table of them (its ``lint`` reads this too)."""
+
 _ANNEX_C = StatusTable(
     {},
-    (
-{%- for first, last, category in annex_c %}
-        (0x{{ "%04X"|format(first) }}, 0x{{ "%04X"|format(last) }}, ({{ category.value|pyrepr }}, "PS3.7 Annex C")),
-{%- endfor %}
-    ),
+    tuple((first, last, (category, "PS3.7 Annex C")) for first, last, category in ANNEX_C_CLASSES),
 )
-"""The class PS3.7 Annex C gives each code, rendered from servicegen's one table of it."""
 
 
 def annex_c_category(code: int) -> str:
