@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,8 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.service_class import StorageServiceClass
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from .backend import with_transfer_syntax
+from ._archive import with_transfer_syntax
+from ._levels import MODELS, RETRIEVE_MODELS, IdentifierError, Query, query, retrieve_query
 
 __all__ = [
     "Roles",
@@ -34,12 +35,14 @@ __all__ = [
     "c_move",
     "c_store",
     "configure",
+    "extended_negotiation",
     "n_action",
     "n_create",
     "n_delete",
     "n_event_report",
     "n_get",
     "n_set",
+    "relational",
     "requested_sop_class",
     "storage_contexts",
 ]
@@ -101,31 +104,45 @@ def _support(ae: AE, known: PresentationContext | None, uid: str, roles: bool = 
     ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES, scu_role=scu, scp_role=scp)
 
 
-def _transfer_syntax(instance: Dataset) -> UID | None:
-    """The Transfer Syntax an instance is stored in, if its File Meta says."""
-    meta = getattr(instance, "file_meta", None)
-    if meta is None or "TransferSyntaxUID" not in meta:
-        return None
-    return UID(meta.TransferSyntaxUID)
+def _kinds(instances: Iterable[Any]) -> list[tuple[str, str | None]]:
+    """(SOP Class UID, Transfer Syntax UID or None) of each instance: from ``kinds()`` when the
+    collection offers it (``backend.Instances``, which then reads no file), else from each
+    dataset's SOPClassUID and File Meta."""
+    kinds = getattr(instances, "kinds", None)
+    if callable(kinds):
+        return list(kinds())
+    found: list[tuple[str, str | None]] = []
+    for instance in instances:
+        meta = getattr(instance, "file_meta", None)
+        syntax = None if meta is None else meta.get("TransferSyntaxUID")
+        found.append(
+            (
+                str(getattr(instance, "SOPClassUID", "") or ""),
+                None if syntax is None else str(syntax),
+            )
+        )
+    return found
 
 
-def storage_contexts(instances: Iterable[Dataset]) -> list[PresentationContext]:
+def storage_contexts(instances: Iterable[Any]) -> list[PresentationContext]:
     """The contexts a C-MOVE sub-association proposes to send ``instances``: Verification, so
     that a destination accepting none of the storage classes still associates and its
-    sub-operations fail rather than the move being "destination unknown"; then per SOP class
-    one uncompressed context, plus one per compressed Transfer Syntax in use, as pynetdicom
-    cannot convert those. At most 128 contexts (the rest logged): classes past the cap fail."""
-    wanted: dict[tuple[str, str | None], None] = {}
-    for instance in instances:
-        uid = str(getattr(instance, "SOPClassUID", "") or "")
+    sub-operations fail rather than the move being "destination unknown"; then per SOP class one
+    context per Transfer Syntax its instances are stored in, so each can be sent as it is kept
+    when the destination accepts that, plus one uncompressed context (Explicit, then Implicit
+    VR Little Endian) that pynetdicom converts uncompressed instances into otherwise. At most
+    128 contexts (the rest logged): classes past the cap fail."""
+    wanted: dict[tuple[str, tuple[str, ...]], None] = {}
+    for uid, syntax in _kinds(instances):
         if not uid:
             continue
-        syntax = _transfer_syntax(instance)
-        compressed = syntax is not None and syntax.is_compressed
-        wanted[(uid, str(syntax) if compressed else None)] = None
+        if syntax is not None:
+            wanted[(uid, (syntax,))] = None
+        if syntax is None or not UID(syntax).is_compressed:
+            wanted[(uid, tuple(_UNCOMPRESSED))] = None
     contexts = [build_context(Verification)] + [
-        build_context(uid, [syntax] if syntax else list(_UNCOMPRESSED))
-        for uid, syntax in sorted(wanted, key=lambda key: (key[0], key[1] or ""))
+        build_context(uid, list(syntaxes))
+        for uid, syntaxes in sorted(wanted, key=lambda key: (key[0], len(key[1]), key[1]))
     ]
     if len(contexts) > _MAX_REQUESTED_CONTEXTS:
         LOGGER.warning(
@@ -146,6 +163,9 @@ class Roles:
     pending: int | None = None
     cancel: int | None = None
     no_such_instance: int | None = None
+    identifier_mismatch: int | None = None
+    optional_keys: int | None = None
+    sub_operations_failed: int | None = None
 
 
 def _cancel(event: Event, roles: Roles) -> int | None:
@@ -156,8 +176,9 @@ def _cancel(event: Event, roles: Roles) -> int | None:
 
 
 def requested_sop_class(event: Event) -> str:
-    """The SOP class a request addresses (its Affected or Requested SOP Class UID), or ""."""
-    request = event.request
+    """The SOP class a request addresses (its Affected or Requested SOP Class UID), or "" (also
+    for an event that has no request)."""
+    request = getattr(event, "request", None)
     uid = getattr(request, "AffectedSOPClassUID", None) or getattr(
         request, "RequestedSOPClassUID", None
     )
@@ -197,8 +218,52 @@ def c_store(event: Event, backend: Any, roles: Roles) -> int:
     return roles.success
 
 
+def relational(event: Event) -> bool:
+    """Whether relational queries were agreed for the request's SOP class on this association
+    (SOP Class Extended Negotiation, PS3.4 C.5.1.1: byte 0 of the accepted application
+    information is 1); see :func:`extended_negotiation`."""
+    accepted = event.assoc.acceptor.sop_class_extended or {}
+    info = accepted.get(UID(requested_sop_class(event)), b"")
+    return bool(info) and info[0] == 1
+
+
+def extended_negotiation(event: Event) -> dict[UID, bytes]:
+    """Answer SOP Class Extended Negotiation (``evt.EVT_SOP_EXTENDED``): relational queries
+    are accepted for the hierarchical C-FIND models; nothing else (date-time matching, fuzzy
+    matching, time zone adjustment) is, so every other byte of the reply is 0."""
+    reply: dict[UID, bytes] = {}
+    for uid, info in (getattr(event, "app_info", None) or {}).items():
+        if str(uid) in MODELS and info:
+            reply[UID(uid)] = bytes([1 if info[0] == 1 else 0]) + bytes(len(info) - 1)
+    return reply
+
+
+def _hierarchical(event: Event, roles: Roles, service: str) -> tuple[bool, Query | None]:
+    """(True, the Query) for a valid Identifier of a hierarchical model, (True, None) for a
+    SOP class without levels, (False, None), logged, for an Identifier the SOP class does not
+    allow (answered ``roles.identifier_mismatch``)."""
+    uid = requested_sop_class(event)
+    model = MODELS.get(uid) if service == "C-FIND" else RETRIEVE_MODELS.get(uid)
+    if model is None:
+        return True, None
+    try:
+        if service == "C-FIND":
+            return True, query(model, event.identifier, relational(event))
+        return True, retrieve_query(model, event.identifier)
+    except IdentifierError as error:
+        LOGGER.warning("%s of %s refused: %s", service, uid, error)
+        return False, None
+
+
 def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Dataset | None]]:
     """Yield one Pending response per match of ``backend.find`` and let pynetdicom end it.
+
+    For a hierarchical model (Patient Root, Study Root, Patient/Study Only) the Identifier is
+    checked first (``_levels.check``): one the SOP class does not allow gets
+    ``roles.identifier_mismatch`` and no matches; a valid one is passed on as a
+    :class:`~._levels.Query`, matches are per entity at its level, each carries this AE's
+    RetrieveAETitle, and a requested key the level does not support makes every Pending
+    response ``roles.optional_keys``. Other models are matched per instance, as ever.
 
     Never yields Success or Warning: pynetdicom sends the final Success itself once the
     iteration ends, and after a yielded Warning it would add a second final response
@@ -211,7 +276,20 @@ def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Data
         yield roles.failure, None
         return
     try:
-        matches = iter(backend.find(event.identifier))
+        valid, levels = _hierarchical(event, roles, "C-FIND")
+        if not valid:
+            mismatch = roles.identifier_mismatch
+            yield (roles.failure if mismatch is None else mismatch), None
+            return
+        pending = roles.pending
+        if levels is None:
+            matches = iter(backend.find(event.identifier))
+        else:
+            matches = iter(backend.find(event.identifier, levels))
+            unsupported = levels.unsupported(event.identifier)
+            if unsupported and roles.optional_keys is not None:
+                LOGGER.info("C-FIND: keys not supported at this level: %s", ", ".join(unsupported))
+                pending = roles.optional_keys
         while True:
             cancel = _cancel(event, roles)
             if cancel is not None:
@@ -222,7 +300,9 @@ def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Data
             if match is None:
                 break
             if isinstance(match, Dataset) and len(match):
-                yield roles.pending, match
+                if levels is not None:
+                    match.RetrieveAETitle = event.assoc.ae.ae_title
+                yield pending, match
             else:
                 LOGGER.warning("C-FIND: backend yielded a non-match %r; skipped", match)
     except Exception:
@@ -234,58 +314,151 @@ def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Data
         yield cancel, None
 
 
-def _retrieve(service: str, event: Event, backend: Any, roles: Roles) -> list[Dataset] | None:
-    """The instances to send, or None (logged) when the request must fail."""
+def _retrieve(service: str, event: Event, backend: Any, roles: Roles) -> Sequence[Any] | int:
+    """The instances to send, or the failure code (logged) to answer with instead."""
     if roles.pending is None:
         LOGGER.error(
             "%s of %s: the page defines no Pending status", service, requested_sop_class(event)
         )
-        return None
+        return roles.failure
     try:
-        instances = _materialise(service, backend.retrieve(event.identifier))
+        valid, _levels = _hierarchical(event, roles, service)
+        if not valid:
+            mismatch = roles.identifier_mismatch
+            return roles.failure if mismatch is None else mismatch
+        found = backend.retrieve(event.identifier)
+        instances = (
+            found if callable(getattr(found, "kinds", None)) else _materialise(service, found)
+        )
     except Exception:
         LOGGER.exception("%s of %s failed", service, requested_sop_class(event))
-        return None
+        return roles.failure
     if len(instances) > _MAX_SUB_OPERATIONS:
         LOGGER.error(
             "%s matched %d instances, more than a response can count", service, len(instances)
         )
-        return None
+        return roles.failure
     return instances
 
 
-def _sub_operations(event: Event, instances: list[Dataset], roles: Roles) -> Iterator[Any]:
-    """Yield one (Pending, instance) per C-STORE sub-operation, stopping on C-CANCEL.
+_UNREADABLE = "unreadable"
+"""Yielded in place of an instance whose file could not be read when its turn came: pynetdicom
+counts a Pending yield of anything but a Dataset as a failed sub-operation (a falsy one it would
+skip uncounted, leaving the announced total wrong)."""
+
+
+class _Destination:
+    """What a C-MOVE sub-association's events tell the handler: whether it still stands, and
+    which sub-operations the destination accepted (C-STORE responses of Success or Warning)."""
+
+    def __init__(self) -> None:
+        self.association: Any = None
+        self.accepted: set[str] = set()
+
+    def handlers(self) -> list[tuple[Any, Callable[[Event], None]]]:
+        return [
+            (evt.EVT_CONN_OPEN, self._opened),
+            (evt.EVT_DIMSE_RECV, self._received),
+        ]
+
+    def _opened(self, event: Event) -> None:
+        self.association = event.assoc
+        _no_delay(event)
+
+    def _received(self, event: Event) -> None:
+        command = getattr(event.message, "command_set", None)
+        status = getattr(command, "Status", None)
+        uid = getattr(command, "AffectedSOPInstanceUID", None)
+        if status is not None and uid is not None and (status == 0 or status >> 12 == 0xB):
+            self.accepted.add(str(uid))
+
+    @property
+    def gone(self) -> bool:
+        return self.association is not None and not self.association.is_established
+
+
+def _sub_operations(
+    event: Event, instances: Sequence[Any], roles: Roles, destination: _Destination | None = None
+) -> Iterator[Any]:
+    """Yield one (Pending, instance) per C-STORE sub-operation, stopping on C-CANCEL and, for
+    a C-MOVE, once the destination's association is gone: then ``roles.sub_operations_failed``
+    with the failed and remaining instances' UIDs, which pynetdicom counts as failed.
 
     pynetdicom performs the sub-operation and sends the Pending response with the updated
     counts after each yield, then computes the final Success, Warning or Failure itself.
     """
-    for instance in instances:
+    sent: list[str] = []
+    for position in range(len(instances)):
         cancel = _cancel(event, roles)
         if cancel is not None:
             LOGGER.info("Sub-operations for %s cancelled by the peer", requested_sop_class(event))
             yield cancel, None
             return
+        if destination is not None and destination.gone:
+            yield _stopped(instances, position, sent, destination, roles)
+            return
+        try:
+            instance = instances[position]
+        except Exception:
+            LOGGER.exception("Sub-operation %d: the instance cannot be read", position + 1)
+            yield roles.pending, _UNREADABLE
+            continue
+        sent.append(str(getattr(instance, "SOPInstanceUID", "")))
         yield roles.pending, instance
 
 
-def _count_and_send(event: Event, instances: list[Dataset] | None, roles: Roles) -> Iterator[Any]:
-    """The C-GET/C-MOVE tail: the exact count, then each instance; a failed retrieval
-    (``None``) becomes one failed sub-operation, since a count of 0 makes pynetdicom answer
-    Success."""
-    if instances is None:
+def _stopped(
+    instances: Sequence[Any],
+    position: int,
+    sent: list[str],
+    destination: _Destination,
+    roles: Roles,
+) -> tuple[int, Dataset]:
+    """The final response of a C-MOVE whose destination went away after ``position`` of
+    ``instances``: every instance not accepted is listed as failed (C.4.2.1.4.2)."""
+    uids = getattr(instances, "uids", None)
+    remaining = (
+        uids()[position:]
+        if callable(uids)
+        else [
+            str(getattr(instances[index], "SOPInstanceUID", ""))
+            for index in range(position, len(instances))
+        ]
+    )
+    failed = [uid for uid in sent if uid not in destination.accepted] + remaining
+    LOGGER.warning(
+        "C-MOVE: the destination went away; %d sub-operations not performed", len(remaining)
+    )
+    report = Dataset()
+    report.FailedSOPInstanceUIDList = failed
+    code = roles.sub_operations_failed
+    return (roles.failure if code is None else code), report
+
+
+def _count_and_send(
+    event: Event,
+    instances: Sequence[Any] | int,
+    roles: Roles,
+    destination: _Destination | None = None,
+) -> Iterator[Any]:
+    """The C-GET/C-MOVE tail: the exact count, then each instance; a failed retrieval (the
+    code to answer) becomes one sub-operation answered so, since a count of 0 makes pynetdicom
+    answer Success."""
+    if isinstance(instances, int):
         yield 1
-        yield roles.failure, None
+        yield instances, None
         return
     yield len(instances)
-    yield from _sub_operations(event, instances, roles)
+    yield from _sub_operations(event, instances, roles, destination)
 
 
 def c_get(event: Event, backend: Any, roles: Roles) -> Iterator[Any]:
     """Yield the exact number of instances ``backend.retrieve`` names, then each of them.
 
-    The instances are listed before anything is yielded so the count is exact and a backend
-    exception can still become ``roles.failure``.
+    For a hierarchical model an Identifier the SOP class does not allow (``_levels``) is
+    answered ``roles.identifier_mismatch``. The instances are listed before anything is yielded
+    so the count is exact and a backend exception can still become ``roles.failure``; a
+    ``backend.Instances`` reads each file only when it is sent.
     """
     instances = _retrieve("C-GET", event, backend, roles)
     yield from _count_and_send(event, instances, roles)
@@ -299,9 +472,11 @@ def c_move(event: Event, backend: Any, roles: Roles) -> Iterator[Any]:
     (0xA801, which it sends itself). A known destination that then refuses the association is
     also reported by pynetdicom as 0xA801; the sub-association proposes the contexts of the
     instances being moved (:func:`storage_contexts`), whatever the AE's own requested contexts,
-    so one that accepts only some of them gets failed sub-operations instead. A backend
-    exception after the address is known is sent as ``roles.failure``. The sub-association
-    gets TCP_NODELAY, see :func:`_no_delay`.
+    so one that accepts only some of them gets failed sub-operations instead. A destination
+    whose association goes away mid-way stops the move (``roles.sub_operations_failed``, with
+    the failed-UID list) rather than failing every remaining sub-operation one by one. A
+    backend exception after the address is known is sent as ``roles.failure``. The
+    sub-association gets TCP_NODELAY, see :func:`_no_delay`.
     """
     title = (event.move_destination or "").strip()
     try:
@@ -317,12 +492,13 @@ def c_move(event: Event, backend: Any, roles: Roles) -> Iterator[Any]:
         yield None, None
         return
     instances = _retrieve("C-MOVE", event, backend, roles)
+    destination = _Destination()
     options = {
-        "contexts": storage_contexts(instances or ()),
-        "evt_handlers": [(evt.EVT_CONN_OPEN, _no_delay)],
+        "contexts": storage_contexts(() if isinstance(instances, int) else instances),
+        "evt_handlers": destination.handlers(),
     }
     yield (*address, options)
-    yield from _count_and_send(event, instances, roles)
+    yield from _count_and_send(event, instances, roles, destination)
 
 
 def _no_delay(event: Event) -> None:

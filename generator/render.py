@@ -239,6 +239,7 @@ def page_context(page: Page, digest: str) -> dict[str, Any]:
         "source_name": Path(page.source).name,
         "templates_sha256": digest,
         "backend_methods": list(dict.fromkeys(m for s in services for m in s.methods)),
+        "levels": any(s.hierarchical and s.dimse.value == "C-FIND" for s in services),
         "status_count": sum(len(t.statuses) for t in page.status_tables),
     }
 

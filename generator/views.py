@@ -18,6 +18,7 @@ from generator.model import (
     is_member_name,
     member_names,
 )
+from generator.runtime._levels import MODELS, RETRIEVE_MODELS
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class Service:
     params: str
     returns: str
     methods: tuple[BackendMethod, ...]
+    hierarchical: bool
+    """Whether a SOP class of the service has query levels (the runtime's ``_levels``)."""
 
     @property
     def enum_name(self) -> str:
@@ -110,12 +113,22 @@ even where the page's tables lack a code of that meaning (pynetdicom itself answ
 N-service handler with 0x0110), and reported by ``lint`` (SG302)."""
 _ROLE_DOCS = {
     "success": "sent when the request completes",
-    "failure": "sent when the backend raises",
+    "failure": "sent when the request cannot be processed or the backend raises",
     "pending": "sent per match or sub-operation",
     "cancel": "sent when the peer cancels",
     "warning": "sent by pynetdicom when a sub-operation fails",
     "unknown_destination": "sent by pynetdicom when the backend knows no such destination",
     "no_such_instance": "sent when the backend finds no such instance",
+    "identifier_mismatch": (
+        "sent, with no matches, when the Identifier does not fit the SOP class's query levels"
+        " (no or an unknown QueryRetrieveLevel, a unique key missing above the level, a key"
+        " below it)"
+    ),
+    "optional_keys": "sent per match instead when a requested key is not supported at the level",
+    "sub_operations_failed": (
+        "sent when the move destination's association goes away: the remaining sub-operations"
+        " are counted failed and listed"
+    ),
 }
 _UNABLE_TO_PROCESS = (0xC000, 0xCFFF)
 """PS3.7 Annex C's failure class "Unable to process": its widest range on a page, else its first
@@ -126,6 +139,12 @@ _N_RETURNS = "tuple[int, Dataset | None]"
 _FIND = BackendMethod(
     "find(self, identifier: Dataset) -> Iterable[Dataset]",
     "Yield the matches for a C-FIND ``identifier``, each holding only the requested keys.",
+)
+_FIND_LEVELS = BackendMethod(
+    "find(self, identifier: Dataset, query: Query | None = None) -> Iterable[Dataset]",
+    "Yield the matches for a C-FIND ``identifier``, each holding only the requested keys: one\n"
+    "        per entity at ``query``'s level for a hierarchical model (the handler has checked the\n"
+    "        identifier against it), else (``query`` None) one per instance.",
 )
 _RETRIEVE = BackendMethod(
     "retrieve(self, identifier: Dataset) -> Sequence[Dataset]",
@@ -280,9 +299,11 @@ def service_view(page: Page, dimse: Dimse) -> Service:
     """Resolve one DIMSE service of ``page`` into names, roles and the handler's shape.
 
     Roles are chosen by what a code means, not by the order or category of the page's rows:
-    success 0x0000; failure the catch-all (``_catch_all``); pending 0xFF00 (0xFF01 says optional
-    keys were not supported); cancel 0xFE00; no such instance 0x0112; and what pynetdicom sends
-    because of the handler's yields, 0xB000 for C-GET and C-MOVE and 0xA801 for C-MOVE.
+    success 0x0000; failure the catch-all (``_catch_all``); pending 0xFF00; cancel 0xFE00; no
+    such instance 0x0112; for the hierarchical Query/Retrieve models (the runtime's ``_levels``)
+    identifier mismatch 0xA900 and, for C-FIND, unsupported optional keys 0xFF01; for C-MOVE a
+    destination gone mid-way 0xA702; and what pynetdicom sends because of the handler's yields,
+    0xB000 for C-GET and C-MOVE and 0xA801 for C-MOVE.
     """
     members = _checked_members(page, dimse)
     statuses = [status for _, status in members]
@@ -306,6 +327,18 @@ def service_view(page: Page, dimse: Dimse) -> Service:
         found["cancel"] = role("cancel", _exact(statuses, 0xFE00))
     if dimse.value.startswith("N-"):
         found["no_such_instance"] = role("no_such_instance", _exact(statuses, 0x0112))
+    models = MODELS if dimse is Dimse.C_FIND else RETRIEVE_MODELS
+    hierarchical = dimse in (Dimse.C_FIND, Dimse.C_GET, Dimse.C_MOVE) and any(
+        sop.uid in models and dimse in sop.dimse for sop in page.sop_classes
+    )
+    if hierarchical and dimse is Dimse.C_FIND:
+        methods = (_FIND_LEVELS,)
+    if hierarchical:
+        found["identifier_mismatch"] = role("identifier_mismatch", _exact(statuses, 0xA900))
+        if dimse is Dimse.C_FIND:
+            found["optional_keys"] = role("optional_keys", _exact(statuses, 0xFF01))
+    if dimse is Dimse.C_MOVE:
+        found["sub_operations_failed"] = role("sub_operations_failed", _exact(statuses, 0xA702))
     consequences: dict[str, Role | None] = {}
     if dimse in (Dimse.C_GET, Dimse.C_MOVE):
         consequences["warning"] = role("warning", _exact(statuses, 0xB000))
@@ -320,4 +353,5 @@ def service_view(page: Page, dimse: Dimse) -> Service:
         params=params,
         returns=returns,
         methods=methods,
+        hierarchical=hierarchical,
     )

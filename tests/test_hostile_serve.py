@@ -203,7 +203,7 @@ def test_a_file_nested_too_deep_for_pydicom_is_skipped(tmp_path: Path) -> None:
     deep.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
     deep.save_as(tmp_path / "deep.dcm", enforce_file_format=True)
     backend = FolderBackend(tmp_path)
-    assert [str(ds.ContentLabel) for ds in backend.instances] == ["ALPHA"]
+    assert [str(ds.ContentLabel) for ds in list(backend.instances())] == ["ALPHA"]
     assert backend.skipped == 1
 
 

@@ -18,11 +18,15 @@ from pydicom.dataset import Dataset
 
 __all__ = [
     "MODELS",
+    "RETRIEVE_MODELS",
     "IdentifierError",
     "InformationModel",
     "Level",
+    "Query",
     "check",
     "level_of",
+    "query",
+    "retrieve_query",
 ]
 
 
@@ -57,6 +61,15 @@ SERIES_KEYS = _tags(
     ManufacturerModelName"""
 )
 """Series level keys (PS3.4 Table C.6-3) other than the computed one."""
+
+IMAGE_KEYS = _tags(
+    """InstanceNumber SOPInstanceUID SOPClassUID AvailableTransferSyntaxUID ContentDate
+    ContentTime ImageType AcquisitionNumber AcquisitionDate AcquisitionTime Rows Columns
+    NumberOfFrames ImageComments"""
+)
+"""Instance level keys (PS3.4 Table C.6-4 and the General Image module): known to lie below
+every other level, so a STUDY query holding one is refused. Any attribute of an instance is a
+key at the IMAGE level."""
 
 PATIENT_COUNTS = _tags("""NumberOfPatientRelatedStudies NumberOfPatientRelatedSeries
     NumberOfPatientRelatedInstances""")
@@ -99,7 +112,7 @@ _STUDY_WITH_PATIENT = Level(
     "STUDY", _STUDY.unique, STUDY_KEYS | PATIENT_KEYS, STUDY_COMPUTED | PATIENT_COUNTS
 )
 _SERIES = Level("SERIES", tag_for_keyword("SeriesInstanceUID") or 0, SERIES_KEYS, SERIES_COMPUTED)
-_IMAGE = Level("IMAGE", tag_for_keyword("SOPInstanceUID") or 0, frozenset())
+_IMAGE = Level("IMAGE", tag_for_keyword("SOPInstanceUID") or 0, IMAGE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,7 @@ class InformationModel:
         return tag in level.keys or tag in level.computed or tag == level.unique
 
 
+_ALL_LEVELS = (_PATIENT, _STUDY, _SERIES, _IMAGE)
 _PATIENT_ROOT = InformationModel("Patient Root", (_PATIENT, _STUDY, _SERIES, _IMAGE))
 _STUDY_ROOT = InformationModel("Study Root", (_STUDY_WITH_PATIENT, _SERIES, _IMAGE))
 _PATIENT_STUDY_ONLY = InformationModel("Patient/Study Only", (_PATIENT, _STUDY))
@@ -139,14 +153,36 @@ MODELS: Mapping[str, InformationModel] = MappingProxyType(
 """C-FIND SOP Class UID -> its hierarchical information model; any other SOP class is matched
 per instance."""
 
+RETRIEVE_MODELS: Mapping[str, InformationModel] = MappingProxyType(
+    {
+        "1.2.840.10008.5.1.4.1.2.1.2": _PATIENT_ROOT,
+        "1.2.840.10008.5.1.4.1.2.1.3": _PATIENT_ROOT,
+        "1.2.840.10008.5.1.4.1.2.2.2": _STUDY_ROOT,
+        "1.2.840.10008.5.1.4.1.2.2.3": _STUDY_ROOT,
+        "1.2.840.10008.5.1.4.1.2.3.2": _PATIENT_STUDY_ONLY,
+        "1.2.840.10008.5.1.4.1.2.3.3": _PATIENT_STUDY_ONLY,
+    }
+)
+"""C-MOVE and C-GET SOP Class UID -> its hierarchical information model (C.4.2.2.1)."""
+
 
 def level_of(model: InformationModel, tag: int) -> int | None:
     """The position of the level ``tag`` belongs to in ``model``, or None for an attribute of
-    no level above the lowest (an instance attribute, or no attribute of the model at all)."""
+    no level it knows (an optional key: at the IMAGE level any attribute is one). A key of a
+    level the model lacks (SERIES in Patient/Study Only) belongs below its lowest."""
     for position, level in enumerate(model.levels):
         if tag == level.unique or tag in level.keys or tag in level.computed:
             return position
+    for level in _ALL_LEVELS:
+        if tag == level.unique or tag in level.keys or tag in level.computed:
+            return len(model.levels)
     return None
+
+
+def _is_no_key(tag: int) -> bool:
+    """Elements of an Identifier that are no key: command and meta groups, group lengths,
+    :data:`NOT_KEYS` and Retrieve AE Title."""
+    return tag in NOT_KEYS or tag == RETRIEVE_AE_TITLE or tag >> 16 in (0, 2) or not tag & 0xFFFF
 
 
 def check(model: InformationModel, identifier: Dataset, relational: bool) -> int:
@@ -158,13 +194,11 @@ def check(model: InformationModel, identifier: Dataset, relational: bool) -> int
         raise IdentifierError("the Identifier has no QueryRetrieveLevel")
     name = str(identifier.QueryRetrieveLevel or "").strip()
     position = model.level(name)
-    last = len(model.levels) - 1
     for element in identifier:
         tag = int(element.tag)
-        if tag in NOT_KEYS or tag == RETRIEVE_AE_TITLE or element.tag.group in (0, 2):
+        if _is_no_key(tag):
             continue
-        belongs = level_of(model, tag)
-        below = last if belongs is None and model.levels[last].name == "IMAGE" else belongs
+        below = level_of(model, tag)
         if below is not None and below > position:
             raise IdentifierError(
                 f"{element.keyword or element.tag} is a key of the"
@@ -184,3 +218,47 @@ def _single_unique(identifier: Dataset, level: Level) -> None:
         raise IdentifierError(
             f"the unique key {level.unique_keyword} of the {level.name} level must hold one value"
         )
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a valid hierarchical C-FIND asks for, as the handler hands it to ``backend.find``:
+    the information model, the position of the Query/Retrieve level in it, and whether the peer
+    negotiated relational queries (then keys of levels above need no unique keys)."""
+
+    model: InformationModel
+    position: int
+    relational: bool = False
+
+    @property
+    def level(self) -> Level:
+        return self.model.levels[self.position]
+
+    def unsupported(self, identifier: Dataset) -> list[str]:
+        """The keys of ``identifier`` this level does not support (answered empty, with
+        0xFF01 rather than 0xFF00): those of no level the model knows, above the IMAGE level."""
+        return [
+            element.keyword or str(element.tag)
+            for element in identifier
+            if not _is_no_key(int(element.tag))
+            and level_of(self.model, int(element.tag)) is None
+            and not self.model.supports(self.position, int(element.tag))
+        ]
+
+
+def query(model: InformationModel, identifier: Dataset, relational: bool = False) -> Query:
+    """The Query ``identifier`` makes of ``model``, once :func:`check` has found it valid."""
+    return Query(model, check(model, identifier, relational), relational)
+
+
+def retrieve_query(model: InformationModel, identifier: Dataset) -> Query:
+    """The Query a C-MOVE or C-GET ``identifier`` makes of ``model`` (C.4.2.2.1): valid as a
+    hierarchical C-FIND Identifier is, and holding the unique key of its own level (one value
+    or a list). Raises IdentifierError otherwise."""
+    found = query(model, identifier)
+    element = identifier.get(found.level.unique)
+    if element is None or element.VM == 0:
+        raise IdentifierError(
+            f"a {found.level.name} retrieve needs the unique key {found.level.unique_keyword}"
+        )
+    return found

@@ -35,7 +35,6 @@ from types import FrameType, ModuleType, TracebackType
 from typing import Any, NoReturn
 
 from pydicom import config as pydicom_config
-from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
 from pynetdicom.events import Event, EventHandlerType
@@ -154,7 +153,8 @@ class Policy:
 
 def _build_ae(pages: Sequence[ModuleType], backend: Any, ae_title: str, policy: Policy) -> AE:
     """An AE serving every page (each one's ``configure``), plus Verification; C-GET may also
-    send the storage classes of the backend's instances that pynetdicom does not know."""
+    send the storage classes pynetdicom does not know of the backend's instances (those its
+    ``sop_classes()`` names, when it has that method)."""
     ae = AE(ae_title)
     ae.require_called_aet = policy.require_called_ae
     ae.maximum_associations = policy.max_associations
@@ -162,8 +162,8 @@ def _build_ae(pages: Sequence[ModuleType], backend: Any, ae_title: str, policy: 
     ae.dimse_timeout = policy.dimse_timeout
     ae.network_timeout = policy.network_timeout
     ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
-    instances: Sequence[Dataset] = getattr(backend, "instances", ())
-    held = sorted({str(ds.SOPClassUID) for ds in instances if "SOPClassUID" in ds})
+    classes = getattr(backend, "sop_classes", None)
+    held: list[str] = list(classes()) if callable(classes) else []
     for page in pages:
         page.configure(ae, [*STORAGE_SOP_CLASSES, *held])
     return ae
@@ -188,6 +188,7 @@ def _bound(pages: Sequence[ModuleType], backend: Any) -> list[EventHandlerType]:
         first = entries[0][1:]
 
         def dispatch(event: Event, owners: Any = owners, first: Any = first) -> Any:
+            # An event without a request (SOP Class Extended Negotiation) goes to the first.
             handler, args = owners.get(requested_sop_class(event), first)
             return handler(event, *args)
 
@@ -540,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Serving %s from %s: %d instances, on %s:%d as %s",
             "; ".join(f"{page.__name__} ({', '.join(page.DIMSE_SERVICES)})" for page in pages),
             args.folder,
-            len(backend.instances),
+            len(backend),
             args.host,
             server.server_address[1],
             args.ae_title,
