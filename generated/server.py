@@ -36,13 +36,13 @@ from typing import Any, NoReturn
 
 from pydicom import config as pydicom_config
 from pydicom.uid import UID
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
+from pynetdicom import AE, evt
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 from pynetdicom.utils import set_ae
 
-from ._handlers import STORAGE_SOP_CLASSES, requested_sop_class
+from ._handlers import STORAGE_SOP_CLASSES, TRANSFER_SYNTAXES, requested_sop_class
 from .backend import FolderBackend
 
 __all__ = ["Policy", "load_module", "main", "serve"]
@@ -161,7 +161,7 @@ def _build_ae(pages: Sequence[ModuleType], backend: Any, ae_title: str, policy: 
     ae.acse_timeout = policy.acse_timeout
     ae.dimse_timeout = policy.dimse_timeout
     ae.network_timeout = policy.network_timeout
-    ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
+    ae.add_supported_context(Verification, list(TRANSFER_SYNTAXES))
     classes = getattr(backend, "sop_classes", None)
     held: list[str] = list(classes()) if callable(classes) else []
     for page in pages:

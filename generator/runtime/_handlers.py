@@ -27,6 +27,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from ._archive import with_transfer_syntax
 from ._levels import MODELS, RETRIEVE_MODELS, IdentifierError, Query, query, retrieve_query
+from ._matching import check_lengths
 
 __all__ = [
     "Roles",
@@ -56,6 +57,13 @@ _MAX_REQUESTED_CONTEXTS = 128
 """PS3.8 presentation context IDs are odd numbers 1-255, so a requestor may propose 128."""
 
 _UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+TRANSFER_SYNTAXES: tuple[str, ...] = tuple(
+    dict.fromkeys([*_UNCOMPRESSED, *map(str, ALL_TRANSFER_SYNTAXES)])
+)
+"""Every transfer syntax pynetdicom knows, in the order the AE prefers them when a peer offers
+several in one context: pynetdicom accepts the acceptor's first that the peer offers, and
+Explicit VR Little Endian keeps what an instance stored so says (pynetdicom's own order puts
+Implicit first)."""
 
 STORAGE_SOP_CLASSES: tuple[str, ...] = tuple(
     sorted(
@@ -76,7 +84,8 @@ def configure(
     storage_classes: Iterable[str] | None = None,
 ) -> AE:
     """Make ``ae`` able to serve a page: each of its ``sop_classes`` supported with every
-    transfer syntax pynetdicom knows and, when the page has C-GET, both roles of C-STORE for
+    transfer syntax pynetdicom knows (:data:`TRANSFER_SYNTAXES`, Explicit VR Little Endian
+    preferred) and, when the page has C-GET, both roles of C-STORE for
     ``storage_classes`` (default :data:`STORAGE_SOP_CLASSES`): a C-GET peer proposes the SCP
     role so that the instances come back over its own association, and a storage peer may
     propose the SCU role. C-MOVE needs nothing here: its handler proposes, per request, the
@@ -101,7 +110,7 @@ def _support(ae: AE, known: PresentationContext | None, uid: str, roles: bool = 
     roles of ``known``, the context ``ae`` already has for ``uid``, are carried over."""
     scu = (known.scu_role if known else None) or (True if roles else None)
     scp = (known.scp_role if known else None) or (True if roles else None)
-    ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES, scu_role=scu, scp_role=scp)
+    ae.add_supported_context(uid, list(TRANSFER_SYNTAXES), scu_role=scu, scp_role=scp)
 
 
 def _kinds(instances: Iterable[Any]) -> list[tuple[str, str | None]]:
@@ -241,8 +250,10 @@ def extended_negotiation(event: Event) -> dict[UID, bytes]:
 def _hierarchical(event: Event, roles: Roles, service: str) -> tuple[bool, Query | None]:
     """(True, the Query) for a valid Identifier of a hierarchical model, (True, None) for a
     SOP class without levels, (False, None), logged, for an Identifier the SOP class does not
-    allow (answered ``roles.identifier_mismatch``)."""
+    allow (answered ``roles.identifier_mismatch``). An Identifier whose values are shorter than
+    they claim raises ValueError (``check_lengths``), answered ``roles.failure``."""
     uid = requested_sop_class(event)
+    check_lengths(event.identifier)
     model = MODELS.get(uid) if service == "C-FIND" else RETRIEVE_MODELS.get(uid)
     if model is None:
         return True, None

@@ -49,6 +49,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
 __all__ = [
+    "check_lengths",
     "is_universal",
     "matches",
     "search",
@@ -565,3 +566,31 @@ def sop_instance_uid(dataset: Dataset) -> str:
     if _SOP_INSTANCE_UID not in dataset:
         return ""
     return "\\".join(normalized_texts("UI", dataset[_SOP_INSTANCE_UID]))
+
+
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def check_lengths(identifier: Dataset, depth: int = 0) -> None:
+    """Raise ValueError for an element whose value is shorter than the length it declares.
+
+    pydicom reads what there is of such a value, so a peer's Identifier claiming a length of
+    0xFFFFFFF0 would be matched as if it were whole (or with the elements after it swallowed
+    into its value); it is answered "Unable to process" instead. Items are checked as deep as
+    keys may nest (``_MAX_SEQUENCE_DEPTH``)."""
+    if depth > _MAX_SEQUENCE_DEPTH:
+        raise ValueError(f"sequence keys nest more than {_MAX_SEQUENCE_DEPTH} levels deep")
+    for tag in list(identifier.keys()):
+        raw = identifier.get_item(tag)
+        length = getattr(raw, "length", None)
+        value = getattr(raw, "value", None)
+        if (
+            isinstance(value, bytes)
+            and length not in (None, _UNDEFINED_LENGTH)
+            and length != len(value)
+        ):
+            raise ValueError(f"element {tag} declares {length} bytes but holds {len(value)}")
+        element = identifier[tag]
+        if element.VR == "SQ":
+            for item in element.value or ():
+                check_lengths(item, depth + 1)
