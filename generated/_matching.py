@@ -476,7 +476,7 @@ class CompiledIdentifier:
             found = source[key.tag]
             item = self._items.get(key.tag)
             if item is None or not item.keys or found.VR != "SQ":
-                result.add(copy.deepcopy(found))
+                result.add(_copied(found))
                 continue
             kept = [item.project(candidate) for candidate in found.value if item(candidate)]
             result.add(DataElement(key.tag, "SQ", Sequence(kept)))
@@ -487,14 +487,14 @@ class CompiledIdentifier:
         result = self.project(instance)
         if not self.keys:
             if _SOP_INSTANCE_UID in instance:
-                result.add(copy.deepcopy(instance[_SOP_INSTANCE_UID]))
+                result.add(_copied(instance[_SOP_INSTANCE_UID]))
             else:
                 result.add(_empty_element(BaseTag(_SOP_INSTANCE_UID), "UI"))
         if _QUERY_RETRIEVE_LEVEL in self._identifier:
-            result.add(copy.deepcopy(self._identifier[_QUERY_RETRIEVE_LEVEL]))
+            result.add(_copied(self._identifier[_QUERY_RETRIEVE_LEVEL]))
         # The response values come from the instance, so they must be encoded in its character set.
         if _SPECIFIC_CHARACTER_SET in instance:
-            result.add(copy.deepcopy(instance[_SPECIFIC_CHARACTER_SET]))
+            result.add(_copied(instance[_SPECIFIC_CHARACTER_SET]))
         return result
 
 
@@ -553,6 +553,17 @@ def select(instances: Iterable[Dataset], identifier: Dataset) -> list[Dataset]:
     one SOPInstanceUID, a list of them, or any other keys, matched as :func:`matches` does."""
     query = CompiledIdentifier(identifier)
     return [instance for instance in instances if query(instance)]
+
+
+def _copied(element: DataElement) -> DataElement:
+    """A response's own copy of ``element``, made cheaply: values are immutable but for a
+    sequence's Items (copied deeply) and a multi-valued one's list."""
+    if element.VR == "SQ":
+        return copy.deepcopy(element)
+    value = element.value
+    return DataElement(
+        element.tag, element.VR, list(value) if isinstance(value, MultiValue) else value
+    )
 
 
 def _empty_element(tag: BaseTag, vr: str) -> DataElement:

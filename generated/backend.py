@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import overload
 
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
@@ -85,32 +86,41 @@ class Instances(Sequence[Dataset]):
         return [stored.uid for stored in self._stored]
 
 
-def _counted(dataset: Dataset, keyword: str, value: int) -> None:
-    setattr(dataset, keyword, str(value))
+_COUNTED = {
+    keyword: tag_for_keyword(keyword) or 0
+    for keyword in (
+        "NumberOfPatientRelatedStudies",
+        "NumberOfPatientRelatedSeries",
+        "NumberOfPatientRelatedInstances",
+        "NumberOfStudyRelatedSeries",
+        "NumberOfStudyRelatedInstances",
+        "NumberOfSeriesRelatedInstances",
+        "ModalitiesInStudy",
+        "SOPClassesInStudy",
+    )
+}
+
+
+def _computed(dataset: Dataset, keyword: str, vr: str, value: object) -> None:
+    dataset.add_new(_COUNTED[keyword], vr, value)
 
 
 def _assemble(entity: Entity, level: str, patients: Mapping[str | None, Entity]) -> Dataset:
     """The attributes an entity at ``level`` answers with: its records (the levels above
     included, so relational keys match) and the values computed from the levels below."""
-    dataset = Dataset()
-    for record in entity.records:
-        dataset.update(decode(record))
-    if level == "PATIENT":
-        _counted(dataset, "NumberOfPatientRelatedStudies", entity.studies)
-        _counted(dataset, "NumberOfPatientRelatedSeries", entity.series)
-        _counted(dataset, "NumberOfPatientRelatedInstances", entity.instances)
-    elif level == "STUDY":
-        _counted(dataset, "NumberOfStudyRelatedSeries", entity.series)
-        _counted(dataset, "NumberOfStudyRelatedInstances", entity.instances)
-        dataset.ModalitiesInStudy = list(entity.modalities)
-        dataset.SOPClassesInStudy = list(entity.sop_classes)
-    else:
-        _counted(dataset, "NumberOfSeriesRelatedInstances", entity.instances)
-    patient = patients.get(entity.patient_id)
+    dataset = decode(*entity.records)
+    patient = entity if level == "PATIENT" else patients.get(entity.patient_id)
     if patient is not None:
-        _counted(dataset, "NumberOfPatientRelatedStudies", patient.studies)
-        _counted(dataset, "NumberOfPatientRelatedSeries", patient.series)
-        _counted(dataset, "NumberOfPatientRelatedInstances", patient.instances)
+        _computed(dataset, "NumberOfPatientRelatedStudies", "IS", patient.studies)
+        _computed(dataset, "NumberOfPatientRelatedSeries", "IS", patient.series)
+        _computed(dataset, "NumberOfPatientRelatedInstances", "IS", patient.instances)
+    if level == "STUDY":
+        _computed(dataset, "NumberOfStudyRelatedSeries", "IS", entity.series)
+        _computed(dataset, "NumberOfStudyRelatedInstances", "IS", entity.instances)
+        _computed(dataset, "ModalitiesInStudy", "CS", list(entity.modalities))
+        _computed(dataset, "SOPClassesInStudy", "UI", list(entity.sop_classes))
+    elif level == "SERIES":
+        _computed(dataset, "NumberOfSeriesRelatedInstances", "IS", entity.instances)
     return dataset
 
 

@@ -142,9 +142,9 @@ _FIND = BackendMethod(
 )
 _FIND_LEVELS = BackendMethod(
     "find(self, identifier: Dataset, query: Query | None = None) -> Iterable[Dataset]",
-    "Yield the matches for a C-FIND ``identifier``, each holding only the requested keys: one\n"
-    "        per entity at ``query``'s level for a hierarchical model (the handler has checked the\n"
-    "        identifier against it), else (``query`` None) one per instance.",
+    "Yield the matches for a C-FIND ``identifier``, each holding only the requested keys:\n"
+    "        one per entity at ``query``'s level for a hierarchical model (the handler has\n"
+    "        checked the identifier against it), else (``query`` None) one per instance.",
 )
 _RETRIEVE = BackendMethod(
     "retrieve(self, identifier: Dataset) -> Sequence[Dataset]",

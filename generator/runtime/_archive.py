@@ -12,6 +12,7 @@ import stat
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -68,22 +69,32 @@ OWN_PREFIX = ".servicegen-"
 UID_TEXT = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 
-def files(folder: Path) -> Iterator[tuple[str, tuple[int, int]]]:
-    """(path relative to ``folder`` with "/" separators, (mtime_ns, size)) of every regular file
-    below ``folder`` that may be an instance: names starting ``.servicegen-`` are the archive's
-    own (its index, a store's unfinished temporary file after a crash) and never read."""
-    for root, _dirs, names in os.walk(folder):
-        for name in names:
-            if name.startswith(OWN_PREFIX):
+def files(folder: Path) -> Iterator[tuple[bytes, tuple[int, int]]]:
+    """(path relative to ``folder``, as bytes with "/" separators, (mtime_ns, size)) of every
+    regular file below ``folder`` that may be an instance: names starting ``.servicegen-`` are
+    the archive's own (its index, a store's unfinished temporary file after a crash) and never
+    read. Links to folders are not followed. Paths stay bytes, as the file system has them, so
+    listing ten thousand files costs a directory scan and a stat each, nothing more."""
+    own = os.fsencode(OWN_PREFIX)
+    pending = [(b"", os.fsencode(folder))]
+    while pending:
+        prefix, directory = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(own):
                 continue
-            full = os.path.join(root, name)
             try:
-                status = os.stat(full)
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((prefix + entry.name + b"/", entry.path))
+                    continue
+                status = entry.stat()
             except OSError:
                 continue
             if stat.S_ISREG(status.st_mode):  # a FIFO or device would block or never end
-                relative = os.path.relpath(full, folder).replace(os.sep, "/")
-                yield relative, (status.st_mtime_ns, status.st_size)
+                yield prefix + entry.name, (status.st_mtime_ns, status.st_size)
 
 
 def write_durably(path: Path, data: bytes) -> None:
@@ -124,29 +135,55 @@ def _may_lack_preamble(path: Path) -> bool:
     return head[:2] in (b"\x02\x00", b"\x08\x00", b"\x00\x08")
 
 
-def read_instance(path: Path, header_only: bool = False) -> Dataset | None:
-    """Read one composite instance (without Pixel Data when ``header_only``: what the index
-    keeps), or None for anything else.
-
-    Unreadable, corrupt and non-instance files (such as DICOMDIR, which has no
-    SOPInstanceUID) are rejected rather than raised so one bad file cannot stop the server.
-    Every element is decoded here so a corrupt value fails now, not during a later query.
-    """
+def _parse(path: Path, header_only: bool) -> Dataset | None:
+    """``path`` as pydicom reads it (a bare dataset too), or None when it cannot."""
     try:
-        dataset: Dataset = dcmread(path, force=False, stop_before_pixels=header_only)
+        return dcmread(path, force=False, stop_before_pixels=header_only)
     except InvalidDicomError:
         try:
             if not _may_lack_preamble(path):
                 return None
-            dataset = dcmread(path, force=True, stop_before_pixels=header_only)
+            return dcmread(path, force=True, stop_before_pixels=header_only)
         except READ_ERRORS:
             return None
     except READ_ERRORS:
         return None
+
+
+def _valid(dataset: Dataset) -> bool:
+    """Decode every element, so that a corrupt value fails now rather than during a later
+    query; a dataset without SOPInstanceUID (such as DICOMDIR) is no instance either."""
     try:
         for _element in dataset.iterall():
             pass
-        uid = sop_instance_uid(dataset)
+        return bool(sop_instance_uid(dataset))
     except READ_ERRORS:
+        return False
+
+
+def read_instance(path: Path) -> Dataset | None:
+    """Read one composite instance, or None for anything else.
+
+    Unreadable, corrupt and non-instance files (such as DICOMDIR, which has no
+    SOPInstanceUID) are rejected rather than raised so one bad file cannot stop the server.
+    """
+    dataset = _parse(path, header_only=False)
+    return dataset if dataset is not None and _valid(dataset) else None
+
+
+def read_header(path: Path) -> tuple[Dataset, dict[int, Any]] | None:
+    """Read an instance without its Pixel Data, as the index keeps it: the dataset, and each
+    element as it was read (pydicom's raw element, value bytes undecoded) so that the index can
+    keep the bytes without encoding them again. None for anything but a valid instance."""
+    dataset = _parse(path, header_only=True)
+    if dataset is None:
         return None
-    return dataset if uid else None
+    raw = raw_elements(dataset)
+    return (dataset, raw) if _valid(dataset) else None
+
+
+def raw_elements(dataset: Dataset) -> dict[int, Any]:
+    """Each element of ``dataset`` as pydicom holds it: a raw element (value bytes undecoded)
+    until something reads its value."""
+    keys = dataset.keys()  # iterating the Dataset itself would decode every element
+    return {int(tag): dataset.get_item(tag) for tag in keys}

@@ -20,19 +20,21 @@ import io
 import logging
 import os
 import sqlite3
+import struct
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_data_element
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag, Tag
 
-from ._archive import OWN_PREFIX, READ_ERRORS, files, read_instance
+from ._archive import OWN_PREFIX, READ_ERRORS, files, raw_elements, read_header
 from ._levels import PATIENT_KEYS, SERIES_KEYS, STUDY_KEYS
 from ._matching import normalized_texts
 
@@ -82,23 +84,42 @@ _LIVE = "uid IS NOT NULL AND shadowed = 0"
 matched, and of two files with one SOPInstanceUID the later path wins."""
 
 
-def encode(dataset: Dataset, tags: Iterable[int] | None = None) -> bytes:
-    """``dataset``'s elements (``tags`` only, when given; Specific Character Set always, so the
-    values decode as they were) as Explicit VR Little Endian, bulk values left out. An element
-    that cannot be encoded is left out too: the index must never refuse a readable file."""
-    wanted = None if tags is None else {*tags, _CHARSET}
+_HEAD = struct.Struct("<I2sBI")
+"""A record's element: tag, VR (two NULs when the file left it implicit), flags, value length."""
+_IMPLICIT, _LITTLE, _WHOLE = 1, 2, 4
+"""Flags: the value's encoding as read from the file, or a whole Explicit VR Little Endian
+element (for one pydicom had already decoded, such as a sequence of undefined length)."""
+
+
+def encode(elements: Mapping[int, Any], tags: Iterable[int] | None = None) -> bytes:
+    """A record of ``elements`` (``tags`` only, when given; Specific Character Set always, so
+    the values decode as they were): each element's value bytes as the file had them, so
+    indexing a file costs no encoding. Bulk values are left out, and so is an element that
+    cannot be encoded: the index must never refuse a readable file."""
+    wanted = sorted(elements) if tags is None else sorted({*tags, _CHARSET} & elements.keys())
     parts: list[bytes] = []
-    for tag in sorted(dataset.keys()) if wanted is None else sorted(wanted & set(dataset.keys())):
+    for tag in wanted:
+        element = elements[tag]
+        if isinstance(element, RawDataElement):
+            value = element.value or b""
+            if element.VR in _BULK_VRS and len(value) > _BULK_LENGTH:
+                continue
+            flags = (_IMPLICIT if element.is_implicit_VR else 0) | (
+                _LITTLE if element.is_little_endian else 0
+            )
+            vr = (element.VR or "").encode("ascii", "replace")[:2].ljust(2, b"\0")
+            parts += [_HEAD.pack(tag, vr, flags, len(value)), value]
+            continue
+        if element.VR in _BULK_VRS and _length(element) > _BULK_LENGTH:
+            continue
         stream = DicomBytesIO()
         stream.is_little_endian, stream.is_implicit_VR = True, False
         try:
-            element = dataset[tag]
-            if element.VR in _BULK_VRS and _length(element) > _BULK_LENGTH:
-                continue
             write_data_element(stream, element)
         except READ_ERRORS:
             continue
-        parts.append(stream.getvalue())
+        whole = stream.getvalue()
+        parts += [_HEAD.pack(tag, b"\0\0", _WHOLE, len(whole)), whole]
     return b"".join(parts)
 
 
@@ -107,15 +128,42 @@ def _length(element: DataElement) -> int:
     return len(value) if isinstance(value, (bytes, bytearray)) else 0
 
 
-def decode(blob: bytes | None) -> Dataset:
-    """A dataset :func:`encode` made; an empty one for a record it cannot read."""
-    if not blob:
-        return Dataset()
-    try:
-        return read_dataset(io.BytesIO(blob), is_implicit_VR=False, is_little_endian=True)
-    except READ_ERRORS:
-        LOGGER.warning("an index record could not be read; it is treated as empty")
-        return Dataset()
+def decode(*blobs: bytes | None) -> Dataset:
+    """The dataset the records ``blobs`` hold together, values still undecoded (pydicom decodes
+    one when it is read, with the records' Specific Character Set). Built as one dict handed to
+    Dataset, which costs far less than setting elements one by one; a damaged record adds
+    nothing."""
+    elements: dict[BaseTag, Any] = {}
+    for blob in blobs:
+        try:
+            elements.update(_elements(blob or b""))
+        except READ_ERRORS:
+            LOGGER.warning("an index record could not be read; it is left out")
+    return Dataset(elements)
+
+
+def _elements(blob: bytes) -> dict[BaseTag, Any]:
+    found: dict[BaseTag, Any] = {}
+    offset, end = 0, len(blob)
+    while offset < end:
+        tag, vr, flags, length = _HEAD.unpack_from(blob, offset)
+        offset += _HEAD.size
+        value = blob[offset : offset + length]
+        offset += length
+        if flags & _WHOLE:
+            whole = read_dataset(io.BytesIO(value), is_implicit_VR=False, is_little_endian=True)
+            found.update((element.tag, element) for element in whole.values())
+            continue
+        found[Tag(tag)] = RawDataElement(
+            Tag(tag),
+            vr.decode("ascii") if vr != b"\0\0" else None,
+            length,
+            value,
+            0,
+            bool(flags & _IMPLICIT),
+            bool(flags & _LITTLE),
+        )
+    return found
 
 
 def _text(dataset: Dataset, keyword: str, vr: str) -> str | None:
@@ -206,9 +254,9 @@ _GROUPS = {
 """Level -> the column its entities are grouped by, and the records they are assembled from."""
 
 
-def _sortkey(relative: str) -> bytes:
+def _sortkey(relative: bytes) -> bytes:
     """Orders paths component-wise ("a/b" before "a-b"), as the folder was always read."""
-    return b"\0".join(os.fsencode(part) for part in relative.split("/"))
+    return relative.replace(b"/", b"\0")
 
 
 class Index:
@@ -218,7 +266,7 @@ class Index:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._file = folder / INDEX_NAME
         self._target = str(self._file)
         self._uri = False
@@ -289,17 +337,16 @@ class Index:
         on_disk = dict(files(self.folder))
         with self._lock:
             known = {
-                os.fsdecode(path): (mtime, size)
+                bytes(path): (mtime, size)
                 for path, mtime, size in self._db.execute("SELECT path, mtime_ns, size FROM files")
             }
-            gone = [os.fsencode(path) for path in known.keys() - on_disk.keys()]
+            gone = [(path,) for path in known.keys() - on_disk.keys()]
             changed = [path for path, stat in on_disk.items() if known.get(path) != stat]
             with self._db:
-                self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in gone])
+                self._db.executemany("DELETE FROM files WHERE path = ?", gone)
                 for relative in sorted(changed, key=_sortkey):
-                    full = self.folder / relative
-                    dataset = read_instance(full, header_only=True)
-                    self._put(relative, on_disk[relative], dataset)
+                    read = read_header(self.folder / os.fsdecode(relative))
+                    self._put(relative, on_disk[relative], *(read or (None, None)))
                 if gone or changed:
                     self._shadow()
             if changed:
@@ -307,9 +354,11 @@ class Index:
             return self.counts()
 
     def counts(self) -> tuple[int, int]:
-        instances = self._db.execute(f"SELECT count(*) FROM files WHERE {_LIVE}").fetchone()[0]
-        files = self._db.execute("SELECT count(*) FROM files").fetchone()[0]
-        return int(instances), int(files) - int(instances)
+        """(instances, other files) the index holds."""
+        with self._lock:
+            live = self._db.execute(f"SELECT count(*) FROM files WHERE {_LIVE}").fetchone()[0]
+            files = self._db.execute("SELECT count(*) FROM files").fetchone()[0]
+        return int(live), int(files) - int(live)
 
     def _shadow(self) -> None:
         self._db.execute(
@@ -317,10 +366,17 @@ class Index:
             " files.uid AND later.sortkey > files.sortkey) WHERE uid IS NOT NULL"
         )
 
-    def _put(self, relative: str, stat: tuple[int, int], dataset: Dataset | None) -> None:
-        """Record ``relative`` (a file that is no instance with ``dataset`` None)."""
-        row: list[object] = [os.fsencode(relative), _sortkey(relative), *stat]
-        if dataset is None:
+    def _put(
+        self,
+        relative: bytes,
+        stat: tuple[int, int],
+        dataset: Dataset | None,
+        raw: Mapping[int, Any] | None,
+    ) -> None:
+        """Record the file at ``relative`` (one that is no instance with ``dataset`` None):
+        ``raw`` is each of its elements as read (:func:`~._archive.read_header`)."""
+        row: list[object] = [relative, _sortkey(relative), *stat]
+        if dataset is None or raw is None:
             row += [None] * 11
         else:
             meta = getattr(dataset, "file_meta", None)
@@ -333,10 +389,10 @@ class Index:
                 _text(dataset, "StudyInstanceUID", "UI"),
                 _text(dataset, "SeriesInstanceUID", "UI"),
                 _text(dataset, "Modality", "CS"),
-                encode(dataset, PATIENT_KEYS),
-                encode(dataset, STUDY_KEYS),
-                encode(dataset, SERIES_KEYS),
-                encode(dataset),
+                encode(raw, PATIENT_KEYS),
+                encode(raw, STUDY_KEYS),
+                encode(raw, SERIES_KEYS),
+                encode(raw),
             ]
         self._db.execute(
             f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES ({', '.join('?' * 15)})", row
@@ -352,9 +408,10 @@ class Index:
     def record(self, path: Path, dataset: Dataset) -> None:
         """Index ``dataset``, just written to ``path`` under the folder."""
         stat = path.stat()
-        relative = path.relative_to(self.folder).as_posix()
+        relative = os.fsencode(path.relative_to(self.folder).as_posix())
+        raw = raw_elements(dataset)
         with self._lock, self._db:
-            self._put(relative, (stat.st_mtime_ns, stat.st_size), dataset)
+            self._put(relative, (stat.st_mtime_ns, stat.st_size), dataset, raw)
             self._shadow_one(dataset)
 
     def _shadow_one(self, dataset: Dataset) -> None:
