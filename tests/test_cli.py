@@ -162,6 +162,25 @@ def test_user_templates_override_by_name(spec_dir: Path, tmp_path: Path) -> None
     )
 
 
+def test_a_user_template_replaces_a_runtime_file_by_its_name(
+    spec_dir: Path, tmp_path: Path
+) -> None:
+    """The runtime is copied verbatim, unless ``--templates`` holds its name plus ``.j2``."""
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "backend.py.j2").write_text('"""My archive for {{ pages|length }} page."""\n')
+    (custom / "style.css.j2").write_text("body { color: black; }\n")
+    out = tmp_path / "out"
+    assert (
+        main(["generate", "--spec", str(spec_dir), "--out", str(out), "--templates", str(custom)])
+        == 0
+    )
+    assert (out / "backend.py").read_text() == '"""My archive for 1 page."""\n'
+    assert (out / "docs" / "style.css").read_text() == "body { color: black; }\n"
+    runtime = ROOT / "generator" / "runtime"
+    assert (out / "_index.py").read_bytes() == (runtime / "_index.py").read_bytes()
+
+
 def test_a_template_that_renders_bad_python_is_one_line(spec_dir: Path, tmp_path: Path) -> None:
     custom = tmp_path / "custom"
     custom.mkdir()

@@ -239,3 +239,69 @@ def test_the_serve_command_line_serves_and_stops_on_sigterm(tmp_path: Path) -> N
     assert process.returncode == 0
     assert "Serving generated.color_palette_service_class (C-FIND, C-GET, C-MOVE)" in log
     assert log.rstrip().endswith("Stopped")
+
+
+def test_the_archive_command_lines_generate_serve_and_answer_dcmtk(
+    tmp_path: Path, pynetdicom_pages: Path
+) -> None:
+    """The README's archive: generated from pynetdicom's three pages, served over a folder of
+    two images of one study, asked by DCMTK's findscu at STUDY level (one answer, with the
+    computed count), stopped by SIGTERM."""
+    from .test_serve import dcmtk_tool
+
+    findscu = dcmtk_tool("findscu")
+    if findscu is None:
+        print("DCMTK's findscu not found: install DCMTK (apt-get install dcmtk) to run this test")
+        pytest.skip("DCMTK's findscu is not installed")
+    (_, code), *_ = [(line, code) for line, code in blocks("sh") if "archive serve" in code]
+    generate, serve = (shlex.split(line) for line in code.replace("\\\n", " ").splitlines())
+    assert generate[:2] == ["servicegen", "generate"] and serve[:3] == ["python", "-m", "archive"]
+    spec = tmp_path / generate[generate.index("--spec") + 1]
+    spec.mkdir()
+    for name in serve[4:7]:
+        (spec / f"{name}.rst").write_bytes((pynetdicom_pages / f"{name}.rst").read_bytes())
+    made = subprocess.run(
+        [sys.executable, "-m", "generator", *generate[1:]],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    folder = tmp_path / serve[7]
+    folder.mkdir()
+    for number in range(2):
+        image = Dataset()
+        image.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        image.SOPInstanceUID = f"1.2.826.0.1.3680043.10.99.{number}"
+        image.StudyInstanceUID, image.SeriesInstanceUID = "1.2.826.0.1.3680043.10.99", "1.2.9"
+        image.PatientName, image.PatientID, image.Modality = "Doe^Jane", "P1", "CT"
+        image.save_as(folder / f"{number}.dcm", implicit_vr=True, little_endian=True)
+    (tmp_path / serve[serve.index("--destinations") + 1]).write_text("# none yet\n")
+    process = subprocess.Popen(
+        [sys.executable, *serve[1:]],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        port = serve[serve.index("--port") + 1]
+        _wait_for_port(int(port), process)
+        found = subprocess.run(
+            [findscu, "-S", "-aec", "SERVICEGEN", "-k", "QueryRetrieveLevel=STUDY",
+             "-k", "StudyInstanceUID", "-k", "NumberOfStudyRelatedInstances",
+             "127.0.0.1", port],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        process.send_signal(signal.SIGTERM)
+        log, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    answers = found.stdout + found.stderr
+    assert found.returncode == 0 and answers.count("Find Response:") == 1, answers
+    assert "NumberOfStudyRelatedInstances" in answers and "[2 ]" in answers, answers
+    assert process.returncode == 0 and "Serving archive.query_retrieve_service_class" in log
