@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import sqlite3
 import struct
 import sys
 import threading
@@ -502,3 +503,39 @@ def test_the_index_rebuilds_itself_when_deleted_corrupt_or_unusable(
             os.unlink(folder / name)
     (folder / INDEX).mkdir()  # cannot be an index file: kept in memory instead
     assert patient_names(start(folder), connect) == ["Doe^Jane", "Roe^Richard"]
+
+
+def test_a_link_in_place_of_the_index_is_removed_never_written_through(
+    start: Callable[..., int], connect: Callable[..., Peer], folder: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "precious"
+    target.write_bytes(b"keep me")
+    (folder / INDEX).symlink_to(target)
+    assert patient_names(start(folder), connect) == ["Doe^Jane", "Doe^John", "Roe^Richard"]
+    assert target.read_bytes() == b"keep me" and not (folder / INDEX).is_symlink()
+
+
+def test_an_index_row_naming_a_file_outside_the_folder_is_never_served(
+    start: Callable[..., int], connect: Callable[..., Peer], folder: Path, tmp_path: Path
+) -> None:
+    """The index is the folder's cache: a row planted while the archive serves, pointing at a
+    DICOM file beside the folder (a copy of one inside, under another name), is not sent."""
+    outside = instance(0, 0, 0, 0)
+    outside.PatientName = "Outside^Evil"
+    outside.save_as(tmp_path / "outside.dcm", enforce_file_format=True)
+    peer = connect(start(folder))
+    with sqlite3.connect(folder / INDEX) as db:
+        db.execute(
+            "INSERT INTO files (path, sortkey, mtime_ns, size, uid, sop_class, study_uid,"
+            " series_uid, header) SELECT ?, ?, 0, 0, uid, sop_class, study_uid, series_uid,"
+            " header FROM files WHERE uid = ?",
+            (b"../outside.dcm", b"..\0outside.dcm", str(outside.SOPInstanceUID)),
+        )
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "IMAGE"
+    identifier.StudyInstanceUID = outside.StudyInstanceUID
+    identifier.SeriesInstanceUID = outside.SeriesInstanceUID
+    identifier.SOPInstanceUID = outside.SOPInstanceUID
+    responses = peer.retrieve(identifier, StudyRootQueryRetrieveInformationModelGet)
+    assert int(responses[-1][0].Status) == 0x0000
+    assert [str(ds.PatientName) for ds in peer.received] == ["Doe^Jane"]

@@ -43,10 +43,15 @@ LOGGER = logging.getLogger("generated")
 INDEX_NAME = f"{OWN_PREFIX}index.sqlite3"
 """The index file's name inside the folder; it and its journal files are never instances."""
 
+_SUFFIXES = ("", "-wal", "-shm", "-journal")
+"""The index file and sqlite3's files beside it."""
 _SCHEMA_VERSION = 1
 _BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _BULK_LENGTH = 1024
 """Binary values longer than this stay in the file: no key matches them usefully."""
+_MAX_LENGTH = 65536
+"""No value longer than this is indexed (a key asking for it gets it empty), so one file with a
+huge text cannot bloat the index or every query that reads its record."""
 _MAX_NARROWING = 500
 """More values in one UID list than this are matched in Python rather than passed to SQL."""
 _CHARSET = 0x00080005
@@ -102,7 +107,7 @@ def encode(elements: Mapping[int, Any], tags: Iterable[int] | None = None) -> by
         element = elements[tag]
         if isinstance(element, RawDataElement):
             value = element.value or b""
-            if element.VR in _BULK_VRS and len(value) > _BULK_LENGTH:
+            if _too_long(element.VR, len(value)):
                 continue
             flags = (_IMPLICIT if element.is_implicit_VR else 0) | (
                 _LITTLE if element.is_little_endian else 0
@@ -110,7 +115,7 @@ def encode(elements: Mapping[int, Any], tags: Iterable[int] | None = None) -> by
             vr = (element.VR or "").encode("ascii", "replace")[:2].ljust(2, b"\0")
             parts += [_HEAD.pack(tag, vr, flags, len(value)), value]
             continue
-        if element.VR in _BULK_VRS and _length(element) > _BULK_LENGTH:
+        if _too_long(element.VR, _length(element)):
             continue
         stream = DicomBytesIO()
         stream.is_little_endian, stream.is_implicit_VR = True, False
@@ -119,8 +124,14 @@ def encode(elements: Mapping[int, Any], tags: Iterable[int] | None = None) -> by
         except READ_ERRORS:
             continue
         whole = stream.getvalue()
+        if len(whole) > _MAX_LENGTH:
+            continue
         parts += [_HEAD.pack(tag, b"\0\0", _WHOLE, len(whole)), whole]
     return b"".join(parts)
+
+
+def _too_long(vr: str | None, length: int) -> bool:
+    return length > _MAX_LENGTH or (vr in _BULK_VRS and length > _BULK_LENGTH)
 
 
 def _length(element: DataElement) -> int:
@@ -254,6 +265,12 @@ _GROUPS = {
 """Level -> the column its entities are grouped by, and the records they are assembled from."""
 
 
+def _inside(relative: bytes) -> bool:
+    """Whether an index row's path stays inside the folder: the index is the folder's cache, so
+    a row naming ``../x`` or ``/x`` can only be a damaged or planted one, never served."""
+    return not relative.startswith(b"/") and b".." not in relative.split(b"/")
+
+
 def _sortkey(relative: bytes) -> bytes:
     """Orders paths component-wise ("a/b" before "a-b"), as the folder was always read."""
     return relative.replace(b"/", b"\0")
@@ -292,7 +309,11 @@ class Index:
         return db
 
     def _open(self) -> sqlite3.Connection:
-        """The index file, rebuilt when it is no index of this schema (or no sqlite file)."""
+        """The index file, rebuilt when it is no index of this schema (or no sqlite file). A
+        link in its place is removed, never followed: the index is written."""
+        for suffix in _SUFFIXES:
+            if os.path.islink(f"{self._file}{suffix}"):
+                os.unlink(f"{self._file}{suffix}")
         for attempt in (1, 2):
             try:
                 db = self._connect()
@@ -312,7 +333,7 @@ class Index:
                 if attempt == 2:
                     raise
             LOGGER.warning("%s: not an index of this version; rebuilding it", self._file)
-            for suffix in ("", "-wal", "-shm", "-journal"):
+            for suffix in _SUFFIXES:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{self._file}{suffix}")
         raise sqlite3.DatabaseError(f"{self._file}: cannot be rebuilt")
@@ -443,6 +464,8 @@ class Index:
             f" WHERE {where} ORDER BY sortkey"
         )
         for header, path, uid, sop_class, syntax in self._read(sql, parameters):
+            if not _inside(path):  # type: ignore[arg-type]
+                continue
             stored = Stored(
                 self.folder / os.fsdecode(path),  # type: ignore[arg-type]
                 str(uid),
