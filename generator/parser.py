@@ -437,7 +437,7 @@ def _rows(table: nodes.table, part: type[nodes.Element]) -> list[_Row]:
             carried: dict[int, tuple[nodes.entry, int]] = {}
             for row in group.children:
                 if isinstance(row, nodes.row):
-                    line = rows[-1].line if rows else table.line or 1
+                    line = rows[-1].line if rows else _table_line(table)
                     rows.append(_grid_row(row, width, carried, line))
     return rows
 
@@ -473,6 +473,16 @@ def _header(table: nodes.table) -> list[str]:
     for row in _rows(table, nodes.thead):
         return [plain_text(cell).lower() for cell in row.cells]
     return []
+
+
+def _table_line(table: nodes.table) -> int:
+    """The line of ``table``'s top border. docutils 0.23 records it; 0.22 leaves it unset, so
+    it is the line above the table's first text (its first row's), and servicegen reads the
+    same line whichever docutils it runs with."""
+    if table.line:
+        return int(table.line)
+    lines = [p.line for p in table.findall(nodes.paragraph) if p.line]
+    return max(1, min(lines) - 1) if lines else 1
 
 
 def _line_of(node: nodes.Node | None) -> int:
@@ -684,11 +694,11 @@ class _PageReader:
     def read_status_table(self, table: nodes.table) -> None:
         title = _section_title(table)
         if not title:
-            self.problem(table.line or 1, "a status table needs a section title of its own")
+            self.problem(_table_line(table), "a status table needs a section title of its own")
             return
         dimse = _dimse_in(title) or self.previous_dimse()
         if dimse is None:
-            self.problem(table.line or 1, f"cannot tell which DIMSE service {title!r} is for")
+            self.problem(_table_line(table), f"cannot tell which DIMSE service {title!r} is for")
             return
         if title.lower().startswith("pynetdicom"):
             scope = Scope.IMPLEMENTATION
@@ -717,7 +727,7 @@ class _PageReader:
                 row.line, f"{code_text(status)} {what} {code_text(other)} (line {other.line})"
             )
         self.check_ranges(dimse, statuses)
-        self.tables.append(StatusTable(dimse, scope, title, tuple(statuses), table.line or 1))
+        self.tables.append(StatusTable(dimse, scope, title, tuple(statuses), _table_line(table)))
 
     def check_ranges(self, dimse: Dimse, statuses: list[Status]) -> None:
         """Refuse a range that overlaps a range of an earlier table of the service without
