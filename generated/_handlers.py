@@ -364,13 +364,22 @@ class _Destination:
 
     def __init__(self) -> None:
         self.association: Any = None
+        self.closed = False
         self.accepted: set[str] = set()
 
     def handlers(self) -> list[tuple[Any, Callable[[Event], None]]]:
         return [
             (evt.EVT_CONN_OPEN, self._opened),
+            (evt.EVT_CONN_CLOSE, self._closed),
+            (evt.EVT_ABORTED, self._closed),
             (evt.EVT_DIMSE_RECV, self._received),
         ]
+
+    def _closed(self, _event: Event) -> None:
+        # Told by the connection's own thread at once: the association's is_established
+        # changes only when its reactor runs again, after the next sub-operation has waited
+        # out the DIMSE timeout for an answer that cannot come.
+        self.closed = True
 
     def _opened(self, event: Event) -> None:
         self.association = event.assoc
@@ -385,7 +394,7 @@ class _Destination:
 
     @property
     def gone(self) -> bool:
-        return self.association is not None and not self.association.is_established
+        return self.closed or (self.association is not None and not self.association.is_established)
 
 
 def _sub_operations(

@@ -5,23 +5,24 @@ are DCMTK's storescu, echoscu and findscu over 127.0.0.1; the pages are pynetdic
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MRImageStorage,
+    generate_uid,
+)
 
 from generated.backend import FolderBackend
 
-from .conftest import generate
-from .test_serve import dcmtk_tool, free_port, wait_for_echo
-
-PAGES = ("query_retrieve_service_class", "storage_service_class", "verification_service_class")
+from .peers import dcmtk, findscu, free_port, generate_archive, start_archive, stop
 
 
 def ct(uid: str, patient: str = "Doe^Jane") -> Dataset:
@@ -90,76 +91,78 @@ def test_an_unfinished_store_is_never_read_as_an_instance(tmp_path: Path) -> Non
 
 
 @pytest.fixture
-def archive_package(
-    pynetdicom_pages: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> Path:
+def archive_package(pynetdicom_pages: Path, tmp_path: Path) -> Path:
     """A package generated from pynetdicom's Query/Retrieve, Storage and Verification pages."""
-    spec, out = tmp_path / "spec", tmp_path / "pkg" / "archive"
-    spec.mkdir()
-    for page in PAGES:
-        shutil.copy(pynetdicom_pages / f"{page}.rst", spec / f"{page}.rst")
-    assert generate(spec, out, capsys)[0] == 0
-    return out
+    return generate_archive(pynetdicom_pages, tmp_path)
 
 
 @pytest.fixture
-def serving(archive_package: Path, tmp_path: Path) -> Iterator[Callable[[Path], int]]:
+def serving(archive_package: Path) -> Iterator[Callable[[Path], int]]:
     """Start ``python -m archive serve PAGE PAGE PAGE FOLDER``; every process is stopped."""
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(folder: Path) -> int:
         port = free_port()
-        command = [sys.executable, "-m", archive_package.name, "serve", *PAGES, str(folder)]
-        process = subprocess.Popen(
-            [*command, "--port", str(port), "--ae-title", "ARCHIVE"],
-            cwd=archive_package.parent,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        processes.append(process)
-        wait_for_echo(port, process, called="ARCHIVE")
+        processes.append(start_archive(archive_package, folder, port))
         return port
 
     try:
         yield start
     finally:
         for process in processes:
-            if process.poll() is None:
-                process.terminate()
-            process.wait(timeout=30)
-
-
-def dcmtk(name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    tool = dcmtk_tool(name)
-    if tool is None:
-        print(f"DCMTK's {name} not found: install DCMTK (apt-get install dcmtk) to run this test")
-        pytest.skip(f"DCMTK's {name} is not installed")
-    return subprocess.run([tool, *args], capture_output=True, text=True, timeout=60, check=False)
+            stop(process)
 
 
 def test_one_ae_serves_three_pages_stores_durably_and_a_restart_finds_it(
     serving: Callable[[Path], int], tmp_path: Path
 ) -> None:
+    """Three instances of one study (a CT series of two, an MR series of one) stored with
+    DCMTK's storescu; a second server on the same folder answers C-FIND for them once per
+    entity at each level (PS3.4 C.4.1), the study's computed keys counting what was stored."""
     start = serving
     folder = tmp_path / "archive-folder"
     folder.mkdir()
-    sent = tmp_path / "sent.dcm"
-    uid = generate_uid()
-    ct(uid).save_as(sent, enforce_file_format=True)
+    uids = [generate_uid() for _ in range(3)]
+    sent = [ct(uids[0]), ct(uids[1]), ct(uids[2])]
+    sent[2].SOPClassUID, sent[2].Modality = MRImageStorage, "MR"
+    sent[2].SeriesInstanceUID = "1.2.3.4.6"
+    sent[1].file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    files = [tmp_path / f"sent{number}.dcm" for number in range(3)]
+    for dataset, path in zip(sent, files):
+        dataset.save_as(path, enforce_file_format=True)
     port = start(folder)
     assert dcmtk("echoscu", "-aec", "ARCHIVE", "127.0.0.1", str(port)).returncode == 0
-    stored = dcmtk("storescu", "-xe", "-aec", "ARCHIVE", "127.0.0.1", str(port), str(sent))
+    stored = dcmtk("storescu", "-xe", "-aec", "ARCHIVE", "127.0.0.1", str(port), *map(str, files))
     assert stored.returncode == 0, stored.stdout + stored.stderr
-    written = folder / f"{uid}.dcm"
-    assert written.is_file()
-    assert dcmread(written).file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    written = [folder / f"{uid}.dcm" for uid in uids]
+    assert instance_files(folder) == sorted(path.name for path in written)
+    assert dcmread(written[0]).file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
     port = start(folder)  # a second server on the same folder, as after a restart
-    found = dcmtk(
-        "findscu", "-S", "-aec", "ARCHIVE", "-k", "QueryRetrieveLevel=IMAGE",
-        "-k", "StudyInstanceUID=1.2.3.4", "-k", "SeriesInstanceUID=1.2.3.4.5",
-        "-k", f"SOPInstanceUID={uid}", "-k", "PatientName", "127.0.0.1", str(port),
+
+    study = findscu(
+        port, "ARCHIVE", "-S", "QueryRetrieveLevel=STUDY", "StudyInstanceUID", "PatientName",
+        "ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances",
     )  # fmt: skip
-    assert found.returncode == 0, found.stdout + found.stderr
-    log = found.stdout + found.stderr
-    assert log.count("Find Response:") == 1 and "Doe^Jane" in log, log
-    assert instance_files(folder) == [written.name]
+    assert (study.final, len(study.responses)) == (0x0000, 1), study.summary
+    (answer,) = study.responses
+    assert (answer.StudyInstanceUID, answer.PatientName) == ("1.2.3.4", "Doe^Jane")
+    assert sorted(answer.ModalitiesInStudy) == ["CT", "MR"]
+    assert (answer.NumberOfStudyRelatedSeries, answer.NumberOfStudyRelatedInstances) == (2, 3)
+
+    series = findscu(
+        port, "ARCHIVE", "-S", "QueryRetrieveLevel=SERIES", "StudyInstanceUID=1.2.3.4",
+        "SeriesInstanceUID", "Modality", "NumberOfSeriesRelatedInstances",
+    )  # fmt: skip
+    assert series.final == 0x0000, series.summary
+    assert sorted(
+        (str(ds.SeriesInstanceUID), str(ds.Modality), int(ds.NumberOfSeriesRelatedInstances))
+        for ds in series.responses
+    ) == [("1.2.3.4.5", "CT", 2), ("1.2.3.4.6", "MR", 1)]
+
+    image = findscu(
+        port, "ARCHIVE", "-S", "QueryRetrieveLevel=IMAGE", "StudyInstanceUID=1.2.3.4",
+        "SeriesInstanceUID=1.2.3.4.5", f"SOPInstanceUID={uids[1]}", "PatientName",
+    )  # fmt: skip
+    assert (image.final, len(image.responses)) == (0x0000, 1), image.summary
+    assert image.responses[0].PatientName == "Doe^Jane"
+    assert instance_files(folder) == sorted(path.name for path in written)

@@ -44,7 +44,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 
 from generated.backend import FolderBackend, matches, temporal_matches, wildcard_matches
 
-from .test_serve import MODULE, REPO, free_port, palette, wait_for_echo
+from .peers import free_port, wait_for_echo
+from .test_serve import MODULE, REPO, palette
 
 # Keys break their VR's rules (wildcards, ranges, 64 KiB values); pydicom says so when they are set.
 pytestmark = [

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import sqlite3
 import struct
 import sys
@@ -38,9 +37,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     Verification,
 )
 
-from generator.cli import main
+from .peers import ARCHIVE_PAGES, generate_archive
 
-PAGES = ("query_retrieve_service_class", "storage_service_class", "verification_service_class")
 PATIENTS = (("Doe^Jane", "P1"), ("Doe^John", "P2"), ("Roe^Richard", "P3"))
 INDEX = ".servicegen-index.sqlite3"
 
@@ -81,19 +79,14 @@ def archive_instances() -> list[Dataset]:
 
 @pytest.fixture(scope="module")
 def qr(pynetdicom_pages: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
-    """The generated package's ``server`` module, imported from a temporary folder."""
-    root = tmp_path_factory.mktemp("qr")
-    spec, out = root / "spec", root / "pkg" / "qrarchive"
-    spec.mkdir()
-    for page in PAGES:
-        shutil.copy(pynetdicom_pages / f"{page}.rst", spec / f"{page}.rst")
-    assert main(["generate", "--spec", str(spec), "--out", str(out), "-q"]) == 0
+    """The generated archive package's ``server`` module, imported from a temporary folder."""
+    out = generate_archive(pynetdicom_pages, tmp_path_factory.mktemp("qr"))
     sys.path.insert(0, str(out.parent))
     try:
-        yield importlib.import_module("qrarchive.server")
+        yield importlib.import_module(f"{out.name}.server")
     finally:
         sys.path.remove(str(out.parent))
-        for name in [m for m in sys.modules if m.split(".")[0] == "qrarchive"]:
+        for name in [m for m in sys.modules if m.split(".")[0] == out.name]:
             del sys.modules[name]
 
 
@@ -112,7 +105,7 @@ def start(qr: ModuleType) -> Iterator[Callable[..., int]]:
     servers: list[Any] = []
 
     def start_server(folder: Path, **kwargs: Any) -> int:
-        server = qr.serve(PAGES, folder, port=0, block=False, **kwargs)
+        server = qr.serve(ARCHIVE_PAGES, folder, port=0, block=False, **kwargs)
         servers.append(server)
         return int(server.server_address[1])
 

@@ -247,12 +247,9 @@ def test_the_archive_command_lines_generate_serve_and_answer_dcmtk(
     """The README's archive: generated from pynetdicom's three pages, served over a folder of
     two images of one study, asked by DCMTK's findscu at STUDY level (one answer, with the
     computed count), stopped by SIGTERM."""
-    from .test_serve import dcmtk_tool
+    from .peers import require_dcmtk
 
-    findscu = dcmtk_tool("findscu")
-    if findscu is None:
-        print("DCMTK's findscu not found: install DCMTK (apt-get install dcmtk) to run this test")
-        pytest.skip("DCMTK's findscu is not installed")
+    findscu = require_dcmtk("findscu")
     (_, code), *_ = [(line, code) for line, code in blocks("sh") if "archive serve" in code]
     generate, serve = (shlex.split(line) for line in code.replace("\\\n", " ").splitlines())
     assert generate[:2] == ["servicegen", "generate"] and serve[:3] == ["python", "-m", "archive"]

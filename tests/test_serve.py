@@ -6,7 +6,6 @@ part of the network is mocked. Every server a test starts is shut down by a fixt
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -40,6 +39,8 @@ from generated import color_palette_service_class as page
 from generated.backend import FolderBackend
 from generated.server import Policy, serve
 
+from .peers import free_port, require_dcmtk, stop, wait_for_echo
+
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ("ALPHA", "BETA", "GAMMA")
 MODULE = "color_palette_service_class"
@@ -68,14 +69,6 @@ def query(**keys: Any) -> Dataset:
     for keyword, value in keys.items():
         setattr(ds, keyword, value)
     return ds
-
-
-def free_port() -> int:
-    """A port nobody listens on right now, for servers that cannot be given port 0."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def port_of(server: ThreadedAssociationServer) -> int:
@@ -436,28 +429,10 @@ PresentationContexts = Palettes
 """
 
 
-def dcmtk_tool(name: str) -> str | None:
-    """DCMTK's ``name`` on PATH, skipping same-named tools of other projects (pynetdicom installs
-    a ``storescp`` of its own into the virtual environment, first on PATH)."""
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        candidate = Path(folder) / name
-        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
-            continue
-        probe = subprocess.run(
-            [str(candidate), "--version"], capture_output=True, text=True, timeout=30, check=False
-        )
-        if "dcmtk" in (probe.stdout + probe.stderr).lower():
-            return str(candidate)
-    return None
-
-
 @pytest.fixture
 def dcmtk_storescp(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """DCMTK's storescp accepting Color Palette Storage; yields (port, output folder)."""
-    binary = dcmtk_tool("storescp")
-    if binary is None:
-        print("DCMTK's storescp not found: install DCMTK (apt-get install dcmtk) to run this test")
-        pytest.skip("DCMTK's storescp is not installed")
+    binary = require_dcmtk("storescp")
     config = tmp_path / "storescp.cfg"
     config.write_text(DCMTK_CONFIG)
     output = tmp_path / "received"
@@ -469,36 +444,7 @@ def dcmtk_storescp(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         wait_for_echo(port, process)
         yield port, output
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_for_echo(
-    port: int, process: subprocess.Popen[bytes], timeout: float = 20.0, called: str = "SERVICEGEN"
-) -> None:
-    """Wait until the AE ``called`` at ``port`` answers C-ECHO, failing early if ``process``
-    died."""
-    ae = AE("PROBE")
-    ae.add_requested_context(Verification)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else b""
-                pytest.fail(f"server exited with {process.returncode}: {output.decode()}")
-            assoc = ae.associate("127.0.0.1", port, ae_title=called)
-            if assoc.is_established:
-                assoc.send_c_echo()
-                assoc.release()
-                return
-            time.sleep(0.1)
-        pytest.fail(f"nothing answered C-ECHO on port {port}")
-    finally:
-        ae.shutdown()
+        stop(process)
 
 
 def test_c_move_to_dcmtk_storescp(

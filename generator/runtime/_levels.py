@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from ._matching import is_universal
 
 __all__ = [
     "MODELS",
@@ -235,15 +239,50 @@ class Query:
         return self.model.levels[self.position]
 
     def unsupported(self, identifier: Dataset) -> list[str]:
-        """The keys of ``identifier`` this level does not support (answered empty, with
-        0xFF01 rather than 0xFF00): those of no level the model knows, above the IMAGE level."""
+        """The keys of ``identifier`` this level does not support for matching (0xFF01 rather
+        than 0xFF00): those of no level the model knows, above the IMAGE level (answered
+        empty), and the :meth:`ignored` ones (answered with their values)."""
+        ignored = self.ignored(identifier)
         return [
             element.keyword or str(element.tag)
             for element in identifier
-            if not _is_no_key(int(element.tag))
-            and level_of(self.model, int(element.tag)) is None
-            and not self.model.supports(self.position, int(element.tag))
+            if int(element.tag) in ignored
+            or (
+                not _is_no_key(int(element.tag))
+                and level_of(self.model, int(element.tag)) is None
+                and not self.model.supports(self.position, int(element.tag))
+            )
         ]
+
+    def ignored(self, identifier: Dataset) -> list[int]:
+        """The keys of a hierarchical query, relational ones not negotiated, that belong to a
+        level above its own but are not that level's unique key, and hold a value: the
+        hierarchical search (C.4.1.3.1) matches only unique keys above the Query/Retrieve
+        level, so these are returned, not matched (as DCMTK's dcmqrscp does)."""
+        if self.relational:
+            return []
+        uniques = {level.unique for level in self.model.levels[: self.position]}
+        found: list[int] = []
+        for element in identifier:
+            tag = int(element.tag)
+            if tag in uniques or _is_no_key(tag):
+                continue
+            belongs = level_of(self.model, tag)
+            if belongs is not None and belongs < self.position and not is_universal(element):
+                found.append(tag)
+        return found
+
+    def matching(self, identifier: Dataset) -> Dataset:
+        """``identifier`` with its :meth:`ignored` keys made universal: what to match with. The
+        caller's dataset is left as it is."""
+        ignored = self.ignored(identifier)
+        if not ignored:
+            return identifier
+        copy = Dataset(dict(identifier.items()))
+        for tag in ignored:
+            vr = str(identifier[tag].VR)
+            copy[tag] = DataElement(tag, vr, Sequence() if vr == "SQ" else None)
+        return copy
 
 
 def query(model: InformationModel, identifier: Dataset, relational: bool = False) -> Query:

@@ -175,11 +175,13 @@ class FolderBackend:
 
     def find(self, identifier: Dataset, query: Query | None = None) -> Iterator[Dataset]:
         """Yield one C-FIND response Identifier per match: per entity at ``query``'s level for
-        a hierarchical model (with NumberOf…, ModalitiesInStudy and SOPClassesInStudy computed),
+        a hierarchical model (with NumberOf…, ModalitiesInStudy and SOPClassesInStudy computed;
+        keys of the levels above that are no unique key returned, not matched: ``Query.ignored``),
         else per instance (:func:`search`). A malformed Identifier raises ValueError before
         anything is yielded."""
-        compiled = CompiledIdentifier(identifier)
-        narrowing = Narrowing.of(identifier)
+        keys = identifier if query is None else query.matching(identifier)
+        compiled = CompiledIdentifier(keys)
+        narrowing = Narrowing.of(keys)
         if query is None or query.level.name == "IMAGE":
             return (
                 compiled.response(header)
