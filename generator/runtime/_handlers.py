@@ -247,7 +247,7 @@ def extended_negotiation(event: Event) -> dict[UID, bytes]:
     return reply
 
 
-def _hierarchical(event: Event, roles: Roles, service: str) -> tuple[bool, Query | None]:
+def _hierarchical(event: Event, service: str) -> tuple[bool, Query | None]:
     """(True, the Query) for a valid Identifier of a hierarchical model, (True, None) for a
     SOP class without levels, (False, None), logged, for an Identifier the SOP class does not
     allow (answered ``roles.identifier_mismatch``). An Identifier whose values are shorter than
@@ -287,7 +287,7 @@ def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Data
         yield roles.failure, None
         return
     try:
-        valid, levels = _hierarchical(event, roles, "C-FIND")
+        valid, levels = _hierarchical(event, "C-FIND")
         if not valid:
             mismatch = roles.identifier_mismatch
             yield (roles.failure if mismatch is None else mismatch), None
@@ -333,7 +333,7 @@ def _retrieve(service: str, event: Event, backend: Any, roles: Roles) -> Sequenc
         )
         return roles.failure
     try:
-        valid, _levels = _hierarchical(event, roles, service)
+        valid, _ = _hierarchical(event, service)
         if not valid:
             mismatch = roles.identifier_mismatch
             return roles.failure if mismatch is None else mismatch
