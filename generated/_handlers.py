@@ -110,6 +110,12 @@ def _support(ae: AE, known: PresentationContext | None, uid: str, roles: bool = 
     roles of ``known``, the context ``ae`` already has for ``uid``, are carried over."""
     scu = (known.scu_role if known else None) or (True if roles else None)
     scp = (known.scp_role if known else None) or (True if roles else None)
+    if (
+        known is not None
+        and (known.scu_role, known.scp_role) == (scu, scp)
+        and known.transfer_syntax == list(TRANSFER_SYNTAXES)
+    ):
+        return  # already so: adding it again costs pynetdicom a validation of every syntax
     ae.add_supported_context(uid, list(TRANSFER_SYNTAXES), scu_role=scu, scp_role=scp)
 
 
