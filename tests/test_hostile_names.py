@@ -40,6 +40,7 @@ from generator.model import (
 )
 from generator.parser import read_page
 from generator.rst_text import escape_inline
+from generator.runtime._levels import MODELS, RETRIEVE_MODELS
 
 from . import sdist
 from .conftest import SEED, generate, load
@@ -447,8 +448,14 @@ MEANINGS = (
     ("no_such_instance", 0x0112, tuple(d for d in Dimse if d.value.startswith("N-"))),
     ("", 0xB000, (Dimse.C_GET, Dimse.C_MOVE)),
     ("", 0xA801, (Dimse.C_MOVE,)),
+    ("sub_operations_failed", 0xA702, (Dimse.C_MOVE,)),
 )
 """(role, code, services): the codes sent where the page has them, beside success and failure."""
+LEVEL_MEANINGS = (
+    ("identifier_mismatch", 0xA900, (Dimse.C_FIND, Dimse.C_GET, Dimse.C_MOVE)),
+    ("optional_keys", 0xFF01, (Dimse.C_FIND,)),
+)
+"""Codes sent besides where a SOP class of the service has query levels (``_levels``)."""
 BULLET = re.compile(r"^    - (?:``\w+\.\w+`` \(0x([0-9A-F]{4})|0x([0-9A-F]{4}) \()", re.MULTILINE)
 """A code the handler's docstring says it sends: by enum member, or as a bare code."""
 
@@ -487,7 +494,9 @@ def test_roles_by_meaning_on_pynetdicoms_pages(
             assert roles.pop("success") == 0x0000
             assert roles.pop("failure") == catch_all(statuses)
             sent = {0x0000, catch_all(statuses)}
-            for name, code, services in MEANINGS:
+            models = MODELS if dimse is Dimse.C_FIND else RETRIEVE_MODELS
+            levels = any(s.uid in models and dimse in s.dimse for s in page.sop_classes)
+            for name, code, services in MEANINGS + (LEVEL_MEANINGS if levels else ()):
                 if dimse in services and code in exact:
                     sent.add(code)
                     if name:  # else pynetdicom sends it, because of what the handler yielded
