@@ -24,6 +24,7 @@ from typing import Any
 import jinja2
 
 from generator import BUILTIN_TEMPLATES, RUNTIME
+from generator.docview import docs_view
 from generator.errors import Problem, ServicegenError, SpecError, TemplateError
 from generator.finish import Finisher
 from generator.html import uid_name
@@ -138,7 +139,8 @@ def render(
     """Render every output file of ``pages``: ``{path relative to the output dir: text}``.
 
     Page modules, the runtime (``runtime_files``, copied; every other ``*.py.j2``, rendered once
-    under its own name), ``py.typed``, and the docs: RST per page, docutils HTML5 built from that RST, and an index.
+    under its own name), ``py.typed``, and the docs: RST per page, docutils HTML5 built from that
+    RST, and an index.
     black and the HTML writer, most of the cost, run in worker processes for many pages, and
     their results are cached per user (``_ResultCache``), so unchanged outputs cost neither again.
     ``pages`` may be read lazily (``cli.load``): each page's jobs go to the workers before the
@@ -240,6 +242,7 @@ def page_context(page: Page, digest: str) -> dict[str, Any]:
         "templates_sha256": digest,
         "backend_methods": list(dict.fromkeys(m for s in services for m in s.methods)),
         "status_count": sum(len(t.statuses) for t in page.status_tables),
+        "docs": docs_view(page),
     }
 
 
