@@ -1,5 +1,6 @@
 """What ``page.rst.j2`` needs to write a page's docs: where each block of the page's prose goes
-among the generated page's headings (a view model, so the template holds no logic beyond loops).
+among the generated page's headings, and the Python name and anchor of each SOP class and status
+row (a view model, so the template holds no logic beyond loops).
 
 The generated page has headings of its own: the title, *Supported SOP Classes*, *Statuses*, a
 heading per run of one DIMSE service's tables, and each status table's own title. A paragraph
@@ -10,14 +11,33 @@ paragraph went, if that is later), at the level of the heading that follows (a t
 at the end of the page). So the generated RST reads back to the same paragraphs in the same
 order, each in a section of its own section's title; tables and the sections around them may
 move, paragraphs never change order.
+
+Anchors are inline targets in the RST (``_`CMoveStatus.MOVE_DESTINATION_UNKNOWN```), so docutils
+and Sphinx give them one id, ``cmovestatus-move-destination-unknown``: a row's Python name,
+as docutils makes an id of it. A SOP class's is its keyword (``colorpaletteinformationmodelfind``).
+Every id is unique on the page and none is a heading's: a status row whose name another row has
+already (a row a later table of its service replaces, whose code names the same member) reads
+``... (superseded)``, and any other clash is numbered, ``... (2)``. A SOP class keyword cannot
+be renamed (the parser reads it back), so one whose id is taken (keywords that differ only in
+case, say) is shown without an anchor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from generator.model import Page, Paragraph, StatusTable
+from generator.model import (
+    Dimse,
+    Page,
+    Paragraph,
+    SOPClass,
+    Status,
+    StatusTable,
+    member_names,
+)
+from generator.rst_text import anchor_id, escape_inline
+from generator.views import enum_name
 
 MARKS = "=-~^"
 """The underline of each heading level: the title, its sections, a DIMSE service's, a table's."""
@@ -55,14 +75,50 @@ class Heading:
         return MARKS[self.level]
 
 
+def _target(text: str) -> str:
+    """An RST inline target: shown as ``text``, with the id docutils makes of it."""
+    return "_`" + text.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+@dataclass(frozen=True)
+class SOPRow:
+    """A SOP class and the anchor its keyword cell is (None when its id is taken)."""
+
+    sop: SOPClass
+    anchor: str | None
+
+    @property
+    def cell(self) -> str:
+        """The RST of the keyword cell, which the parser reads back as the keyword."""
+        return _target(self.anchor) if self.anchor else escape_inline(self.sop.keyword)
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """A status row with the Python name of its code (``CFindStatus.SUCCESS``), the anchor of
+    that name (the name, or for a replaced row ``... (superseded)``), and the anchors of the
+    member's aliases, when the row is the member's."""
+
+    status: Status
+    name: str
+    anchor: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def cell(self) -> str:
+        """The RST of the Python name cell."""
+        return ", alias ".join(_target(anchor) for anchor in (self.anchor, *self.aliases))
+
+
 @dataclass(frozen=True)
 class TableView:
-    """A status table with its heading, and the DIMSE service's heading before it when the
-    service changes."""
+    """A status table with its heading, the DIMSE service's heading before it when the service
+    changes, and its rows."""
 
     table: StatusTable
     group: Heading | None
     heading: Heading
+    rows: tuple[StatusRow, ...]
 
 
 @dataclass(frozen=True)
@@ -71,8 +127,18 @@ class DocsView:
 
     title: Heading
     sop_classes: Heading
+    sop_rows: tuple[SOPRow, ...]
     statuses: Heading
     tables: tuple[TableView, ...]
+
+    @property
+    def anchors(self) -> tuple[str, ...]:
+        """Every anchor's id, in the page's order."""
+        texts = [row.anchor for row in self.sop_rows if row.anchor]
+        for table in self.tables:
+            for row in table.rows:
+                texts += [row.anchor, *row.aliases]
+        return tuple(anchor_id(text) for text in texts)
 
 
 @dataclass
@@ -89,7 +155,8 @@ class _Slot:
 
 
 def docs_view(page: Page) -> DocsView:
-    """Lay out ``page``'s docs: prose placed under the headings (module docstring)."""
+    """Lay out ``page``'s docs: prose placed under the headings (module docstring), Python names
+    and anchors given."""
     slots = [
         _Slot(page.title, 0, 0),
         _Slot(
@@ -106,13 +173,21 @@ def docs_view(page: Page) -> DocsView:
         slots += [*([groups[-1]] if groups[-1] else []), _Slot(table.title, 3, table.line)]
     _place(page.prose, slots)
     table_slots = [slot for slot in slots[3:] if slot.level == 3]
+    taken = {anchor_id(slot.title) for slot in slots}
+    taken.update(anchor_id(s.title) for slot in slots for s in slot.after)
+    claim = _claimer(taken)
+    sop_rows = tuple(
+        SOPRow(sop, sop.keyword if claim(sop.keyword) else None) for sop in page.sop_classes
+    )
+    rows = _status_rows(page, claim)
     return DocsView(
         title=slots[0].heading(),
         sop_classes=slots[1].heading(),
+        sop_rows=sop_rows,
         statuses=slots[2].heading(),
         tables=tuple(
-            TableView(table, group.heading() if group else None, slot.heading())
-            for table, group, slot in zip(page.status_tables, groups, table_slots)
+            TableView(table, group.heading() if group else None, slot.heading(), row)
+            for table, group, slot, row in zip(page.status_tables, groups, table_slots, rows)
         ),
     )
 
@@ -143,3 +218,62 @@ def _place(prose: Iterable[Paragraph], slots: Sequence[_Slot]) -> None:
         else:
             level = slots[at + 1].level if at + 1 < len(slots) else 1
             after.append(Section(paragraph.section, level, (paragraph,)))
+
+
+def _claimer(taken: set[str]) -> Callable[[str], bool]:
+    """A function that takes an anchor's id for ``text`` if it is free and not empty."""
+
+    def claim(text: str) -> bool:
+        wanted = anchor_id(text)
+        if not wanted or wanted in taken:
+            return False
+        taken.add(wanted)
+        return True
+
+    return claim
+
+
+def _status_rows(page: Page, claim: Callable[[str], bool]) -> list[tuple[StatusRow, ...]]:
+    """Each table's rows with their Python names and anchors: the rows whose descriptions the
+    module holds first, then the rows later tables replace."""
+    members: dict[tuple[Dimse, int, int], tuple[str, Status]] = {}
+    for dimse in dict.fromkeys(table.dimse for table in page.status_tables):
+        for status, name in member_names(page.statuses(dimse)).items():
+            members[(dimse, status.first, status.last)] = (f"{enum_name(dimse)}.{name}", status)
+    aliases: dict[str, list[str]] = {}
+    for alias in page.aliases:
+        canonical = next(
+            (
+                name
+                for (dimse, first, _), (name, _) in members.items()
+                if dimse is alias.dimse and first == alias.code
+            ),
+            None,  # refused already: views.service_view checks the aliases of a page built by hand
+        )
+        if canonical is not None:
+            aliases.setdefault(canonical, []).append(f"{enum_name(alias.dimse)}.{alias.name}")
+
+    def numbered(text: str) -> str:
+        if claim(text):
+            return text
+        n = 2
+        while not claim(f"{text} ({n})"):
+            n += 1
+        return f"{text} ({n})"
+
+    chosen: dict[tuple[int, int], StatusRow] = {}
+    replaced: list[tuple[int, int, Status, str]] = []
+    for t, table in enumerate(page.status_tables):
+        for r, status in enumerate(table.statuses):
+            name, holder = members[(table.dimse, status.first, status.last)]
+            if holder != status:
+                replaced.append((t, r, status, name))
+                continue
+            own = tuple(alias for alias in aliases.get(name, ()) if claim(alias))
+            chosen[(t, r)] = StatusRow(status, name, numbered(name), own)
+    for t, r, status, name in replaced:
+        chosen[(t, r)] = StatusRow(status, name, numbered(f"{name} (superseded)"))
+    return [
+        tuple(chosen[(t, r)] for r in range(len(table.statuses)))
+        for t, table in enumerate(page.status_tables)
+    ]
