@@ -41,8 +41,13 @@ PAGE_TEMPLATES = {
 """Templates rendered once per page, and the output path each renders to."""
 PAGE_HTML = "docs/{stem}.html"
 """The page's HTML, which docutils writes from its RST."""
-SITE_TEMPLATES = {"index.html.j2": "docs/index.html"}
-"""Templates rendered once for all pages together."""
+SITE_TEMPLATES = {
+    "index.html.j2": "docs/index.html",
+    "index.rst.j2": "docs/index.rst",
+    "conf.py.j2": "docs/conf.py",
+}
+"""Templates rendered once for all pages together: the docutils site's index, and the Sphinx
+site's front page and configuration (``python -m sphinx -W -b html generated/docs OUT``)."""
 
 
 def runtime_files() -> dict[str, Path]:
@@ -140,7 +145,7 @@ def render(
 
     Page modules, the runtime (``runtime_files``, copied; every other ``*.py.j2``, rendered once
     under its own name), ``py.typed``, and the docs: RST per page, docutils HTML5 built from that
-    RST, and an index.
+    RST, an index, and the Sphinx site's ``index.rst`` and ``conf.py``.
     black and the HTML writer, most of the cost, run in worker processes for many pages, and
     their results are cached per user (``_ResultCache``), so unchanged outputs cost neither again.
     ``pages`` may be read lazily (``cli.load``): each page's jobs go to the workers before the
@@ -165,7 +170,7 @@ def _render_all(
     runtime = {
         name: name[: -len(".j2")]
         for name in templates
-        if name.endswith(".py.j2") and name not in PAGE_TEMPLATES
+        if name.endswith(".py.j2") and name not in PAGE_TEMPLATES and name not in SITE_TEMPLATES
     }
     copied = {
         target: source

@@ -280,7 +280,7 @@ def test_work_shared_by_workers_and_parent_is_exact_and_cached_once(
     # black's, the cached ones: every module but the runtime's, which is copied as it is.
     formatted = [p for p in alone if p.endswith(".py") and p not in render.runtime_files()]
     results = tmp_path / "cache" / writer.CACHE_NAME / "results"
-    assert len(list(results.iterdir())) == len(formatted) == 12 + 1  # and __init__.py
+    assert len(list(results.iterdir())) == len(formatted) == 12 + 2  # __init__, docs/conf
 
 
 def test_jobs_of_killed_workers_are_done_again(monkeypatch: pytest.MonkeyPatch) -> None:
