@@ -24,6 +24,7 @@ case, say) is shown without an anchor.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -146,35 +147,36 @@ class _Slot:
     title: str
     level: int
     line: int
-    """The line of the heading's table (the first SOP class row's), 0 for a heading with none."""
+    """The line of the status table under the heading (the first one's, for Statuses and a DIMSE
+    service's heading; 0 for the title and the SOP classes): ascending in the page's order."""
     prose: list[Paragraph] = field(default_factory=list)
-    after: list[Section] = field(default_factory=list)
+    after: list[tuple[str, int, list[Paragraph]]] = field(default_factory=list)
 
     def heading(self) -> Heading:
-        return Heading(self.title, self.level, tuple(self.prose), tuple(self.after))
+        after = tuple(
+            Section(title, level, tuple(paragraphs)) for title, level, paragraphs in self.after
+        )
+        return Heading(self.title, self.level, tuple(self.prose), after)
 
 
 def docs_view(page: Page) -> DocsView:
     """Lay out ``page``'s docs: prose placed under the headings (module docstring), Python names
     and anchors given."""
+    first_table = page.status_tables[0].line if page.status_tables else 0
     slots = [
         _Slot(page.title, 0, 0),
-        _Slot(
-            SOP_HEADING if page.sop_classes else NO_SOP_HEADING,
-            1,
-            min((sop.line for sop in page.sop_classes), default=0),
-        ),
-        _Slot(STATUS_HEADING, 1, 0),
+        _Slot(SOP_HEADING if page.sop_classes else NO_SOP_HEADING, 1, 0),
+        _Slot(STATUS_HEADING, 1, first_table),
     ]
     groups: list[_Slot | None] = []
     for index, table in enumerate(page.status_tables):
         changed = index == 0 or page.status_tables[index - 1].dimse is not table.dimse
-        groups.append(_Slot(table.dimse.value, 2, 0) if changed else None)
+        groups.append(_Slot(table.dimse.value, 2, table.line) if changed else None)
         slots += [*([groups[-1]] if groups[-1] else []), _Slot(table.title, 3, table.line)]
-    _place(page.prose, slots)
+    _place(page.prose, slots, min((sop.line for sop in page.sop_classes), default=0))
     table_slots = [slot for slot in slots[3:] if slot.level == 3]
     taken = {anchor_id(slot.title) for slot in slots}
-    taken.update(anchor_id(s.title) for slot in slots for s in slot.after)
+    taken.update(anchor_id(title) for slot in slots for title, _, _ in slot.after)
     claim = _claimer(taken)
     sop_rows = tuple(
         SOPRow(sop, sop.keyword if claim(sop.keyword) else None) for sop in page.sop_classes
@@ -192,32 +194,42 @@ def docs_view(page: Page) -> DocsView:
     )
 
 
-def _place(prose: Iterable[Paragraph], slots: Sequence[_Slot]) -> None:
+def _place(prose: Iterable[Paragraph], slots: Sequence[_Slot], sop_line: int) -> None:
     """Put each paragraph under the next heading of its section's title, from where the previous
     one went (and not back under a heading a section of prose already follows); else in a
-    section of its title after the last table the page has before it (or where the previous
-    one went, if that is later)."""
+    section of its title after the last table the page has before it (``sop_line``: where the
+    SOP classes' first row is), or where the previous one went, if that is later. A handful of
+    bisections per paragraph: a page of thousands of tables is no reason to wait."""
+    by_title: dict[str, list[int]] = {}
+    for index, slot in enumerate(slots):
+        by_title.setdefault(slot.title, []).append(index)
+    lines = {title: [slots[i].line for i in same] for title, same in by_title.items()}
+    tables = [index for index, slot in enumerate(slots) if slot.level == 3]
+    table_lines = [slots[index].line for index in tables]
     at = 0
     for paragraph in prose:
-        found = [
-            index
-            for index in range(at, len(slots))
-            if slots[index].title == paragraph.section and (index > at or not slots[at].after)
-        ]
-        if found:
+        same = by_title.get(paragraph.section, [])
+        start = bisect.bisect_left(same, at)
+        if start < len(same) and same[start] == at and slots[at].after:
+            start += 1
+        if start < len(same):
             # Of headings with one title (two tables may share one), the first whose table
             # comes after the paragraph, else the last: text stands above its table.
-            at = next((i for i in found if slots[i].line >= paragraph.line), found[-1])
+            below = bisect.bisect_left(lines[paragraph.section], paragraph.line, lo=start)
+            at = same[min(below, len(same) - 1)]
             slots[at].prose.append(paragraph)
             continue
-        at = max([at, *(i for i in range(at, len(slots)) if 0 < slots[i].line < paragraph.line)])
+        before = bisect.bisect_left(table_lines, paragraph.line)
+        if before:
+            at = max(at, tables[before - 1])
+        if at < 1 and 0 < sop_line < paragraph.line:  # after the SOP classes' table
+            at = 1
         after = slots[at].after
-        if after and after[-1].title == paragraph.section:
-            last = after[-1]
-            after[-1] = Section(last.title, last.level, (*last.paragraphs, paragraph))
+        if after and after[-1][0] == paragraph.section:
+            after[-1][2].append(paragraph)
         else:
             level = slots[at + 1].level if at + 1 < len(slots) else 1
-            after.append(Section(paragraph.section, level, (paragraph,)))
+            after.append((paragraph.section, level, [paragraph]))
 
 
 def _claimer(taken: set[str]) -> Callable[[str], bool]:
@@ -240,25 +252,25 @@ def _status_rows(page: Page, claim: Callable[[str], bool]) -> list[tuple[StatusR
     for dimse in dict.fromkeys(table.dimse for table in page.status_tables):
         for status, name in member_names(page.statuses(dimse)).items():
             members[(dimse, status.first, status.last)] = (f"{enum_name(dimse)}.{name}", status)
+    canonical: dict[tuple[Dimse, int], str] = {}  # the member an alias of a code stands for
+    for (dimse, first, _), (name, _) in members.items():
+        canonical.setdefault((dimse, first), name)
     aliases: dict[str, list[str]] = {}
     for alias in page.aliases:
-        canonical = next(
-            (
-                name
-                for (dimse, first, _), (name, _) in members.items()
-                if dimse is alias.dimse and first == alias.code
-            ),
-            None,  # refused already: views.service_view checks the aliases of a page built by hand
-        )
-        if canonical is not None:
-            aliases.setdefault(canonical, []).append(f"{enum_name(alias.dimse)}.{alias.name}")
+        # A page built by hand with a bad alias is refused already, by views.service_view.
+        if (alias.dimse, alias.code) in canonical:
+            old = f"{enum_name(alias.dimse)}.{alias.name}"
+            aliases.setdefault(canonical[(alias.dimse, alias.code)], []).append(old)
+    counters: dict[str, int] = {}
 
     def numbered(text: str) -> str:
-        if claim(text):
+        if text not in counters and claim(text):
+            counters[text] = 2
             return text
-        n = 2
+        n = counters.get(text, 2)
         while not claim(f"{text} ({n})"):
             n += 1
+        counters[text] = n + 1
         return f"{text} ({n})"
 
     chosen: dict[tuple[int, int], StatusRow] = {}

@@ -1,7 +1,10 @@
 """Reads a service-class page into the model: the only module that knows docutils.
 
 Tables are classified by their header row and the titles of the sections around them, never by
-scraping the page text. Sphinx roles and directives docutils does not know are registered as inert
+scraping the page text. Everything else the page shows as text is its prose: each text block
+(paragraph, list item, literal block, ...) with the title of its section, in document order, its
+inline markup kept as RST the generated docs write back; each link of the prose and of the status
+descriptions keeps the text it stands in. Sphinx roles and directives docutils does not know are registered as inert
 text first, so pynetdicom's own pages (``:dcm:``, ``:class:``, ``.. currentmodule::``) parse
 cleanly, and every docutils complaint of level WARNING or above becomes a ``SpecError`` with the
 page's path and line.

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import sys
 from collections import Counter
+from types import FrameType
+from typing import Any
 
 from docutils import nodes
 from docutils.core import publish_doctree
 from hypothesis import HealthCheck, given, settings
 
-from generator import render
+from generator import docview, render
 from generator.errors import SpecError
 from generator.html import rst_to_html
 from generator.model import Page
@@ -324,3 +327,44 @@ def test_random_prose_never_leaks_a_message_and_round_trips(first: str, second: 
     rst = render.environment().get_template("page.rst.j2").render(render.page_context(page, ""))
     assert without_lines(parse_page(rst, "pg.rst")) == without_lines(page)
     assert "System Message" not in rst_to_html(rst)  # raises on any docutils complaint
+
+
+def many_tables(count: int) -> str:
+    """A page of ``count`` status tables of one title, each with prose above and below it and a
+    section of prose after it, and every row 0x0000: a row a later table replaces."""
+    sections = [
+        "C-ECHO Statuses\n---------------\n\nAbove.\n\n.. list-table::\n   :header-rows: 1\n\n"
+        "   * - Code (hex)\n     - Category\n     - Description\n"
+        f"   * - 0x0000\n     - Success\n     - Success\n\nBelow.\n\nOther {n:06}\n------------\n\n"
+        f"Text {n}.\n"
+        for n in range(count)
+    ]
+    return "Echo\n====\n\n" + "\n".join(sections)
+
+
+def test_laying_out_the_docs_is_linear_in_tables_and_paragraphs() -> None:
+    """Placing prose and naming anchors does work in proportion to the page (lines of docview
+    run, counted): a search over every heading per paragraph, or a count up to a free name per
+    replaced row, made a page of thousands of tables take minutes."""
+
+    def lines_run(count: int) -> int:
+        page = parse_page(many_tables(count), "echo.rst")
+        lines = 0
+
+        def trace(frame: FrameType, event: str, arg: Any) -> Any:
+            nonlocal lines
+            if frame.f_code.co_filename != docview.__file__:
+                return None
+            lines += event == "line"
+            return trace
+
+        sys.settrace(trace)
+        try:
+            view = docview.docs_view(page)
+        finally:
+            sys.settrace(None)
+        assert len(view.anchors) == len(set(view.anchors)) == count
+        return lines
+
+    small, large = lines_run(100), lines_run(400)
+    assert large < 5 * small, (small, large)
