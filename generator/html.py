@@ -75,10 +75,13 @@ def rst_to_html(rst: str) -> str:
 def _decorate(document: nodes.document) -> None:
     """Anchor the rows of the tables ``page.rst.j2`` marks with ``:class:``; README "HTML docs".
 
-    A SOP class row gets ``id=<keyword>``. A status row gets ``<dimse>-0xNNNN`` (``c-find-0xA700``;
-    a range by its first code; ``-2``, ``-3``, ... when a later table of that service repeats the
-    code) and its code cell ``0xNNNN`` where the code first occurs on the page, so ``#0xA700``
-    finds it. Any id docutils already gave a section keeps it; a clashing new one gets a suffix.
+    The RST's own anchors, the inline targets of a SOP class's keyword and of a status row's
+    Python name (ids Sphinx gives them too), become links to themselves. A SOP class row gets
+    ``id=<keyword>``, its keyword cell linking the keyword's target (the row when it has none).
+    A status row gets ``<dimse>-0xNNNN`` (``c-find-0xA700``; a range by its first code; ``-2``,
+    ``-3``, ... when a later table of that service repeats the code), which its code cell links,
+    and its code cell ``0xNNNN`` where the code first occurs on the page, so ``#0xA700`` finds
+    it. Any id docutils already gave keeps it; a clashing new one gets a suffix.
     """
     taken = set(document.ids)
 
@@ -95,7 +98,11 @@ def _decorate(document: nodes.document) -> None:
         if "sop-classes" in classes:
             keyword = _column(table, "sop class")
             for row, cells in _body_rows(table):
-                _self_link(row, cells[keyword], claim(cells[keyword].astext().strip()))
+                anchor = claim(cells[keyword].astext().strip())
+                if not _link_targets(cells[keyword]):
+                    _self_link(row, cells[keyword], anchor)
+                else:
+                    row["ids"].append(anchor)
         elif "statuses" in classes:
             dimse = next((c for c in classes if c in _DIMSE_CLASSES), None)
             if dimse is None:
@@ -112,10 +119,24 @@ def _decorate(document: nodes.document) -> None:
                 for para in cells[category].findall(nodes.paragraph):
                     badge = f"badge-{para.astext().strip().lower()}"
                     para[:] = [nodes.inline("", "", *para.children, classes=["badge", badge])]
+                for column, cell in enumerate(cells):
+                    if column not in (code, category):
+                        _link_targets(cell)
     header = document.get_decoration().get_header()
     header += nodes.paragraph(
         "", "", nodes.reference("", "All service classes", refuri="index.html")
     )
+
+
+def _link_targets(cell: nodes.entry) -> bool:
+    """Make each inline target in ``cell`` a link to itself; whether there was any."""
+    targets = [t for t in cell.findall(nodes.target) if t["ids"] and not t.get("refuri")]
+    for target in targets:
+        link = nodes.reference("", "", refid=target["ids"][0])
+        parent = target.parent
+        parent[parent.index(target)] = link  # not replace_self, which moves the ids to the link
+        link += target
+    return bool(targets)
 
 
 def _body_rows(table: nodes.table) -> list[tuple[nodes.row, list[nodes.entry]]]:

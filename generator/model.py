@@ -103,11 +103,32 @@ class SOPClass:
 
 
 @dataclass(frozen=True)
+class Paragraph:
+    """A block of the page's prose, outside its tables: a paragraph, or the text of another text
+    block (a literal block, a line of a line block, a term, a rubric, ...), in document order.
+
+    ``section`` is the title of the innermost section it stands in (the page title for text before
+    it); ``text`` its plain text, whitespace collapsed; ``rst`` its inline markup as RST that reads
+    back as the same text and links (as ``Status.description_rst``); ``item`` whether it opens a
+    list item, which the generated docs show as a bullet."""
+
+    section: str
+    text: str
+    rst: str
+    item: bool
+    line: int
+
+
+@dataclass(frozen=True)
 class Link:
-    """A hyperlink of the page (to the DICOM standard, mostly), kept for the generated docs."""
+    """A hyperlink of the page's prose or of a status description (to the DICOM standard,
+    mostly), with its context: the ``section`` title and the ``context`` text (the paragraph or
+    description) it stands in, so "Annex X" still reads "DICOM Standard, Part 4, Annex X"."""
 
     text: str
     url: str
+    section: str
+    context: str
 
 
 @dataclass(frozen=True)
@@ -124,14 +145,15 @@ class Alias:
 
 @dataclass(frozen=True)
 class Page:
-    """A service-class page: its SOP classes, status tables and alias comments in document
-    order."""
+    """A service-class page: its SOP classes, status tables, prose and alias comments in document
+    order. ``links`` holds each link of the prose (in its order), then of the status descriptions
+    (in table and row order), once per text, target and context."""
 
     title: str
     source: str
     sop_classes: tuple[SOPClass, ...]
     status_tables: tuple[StatusTable, ...]
-    intro: str = ""
+    prose: tuple[Paragraph, ...] = field(default=())
     links: tuple[Link, ...] = field(default=())
     aliases: tuple[Alias, ...] = field(default=())
     sha256: str = ""
@@ -199,7 +221,25 @@ class Page:
                 }
                 for table in self.status_tables
             ],
-            "links": [{"text": link.text, "url": link.url} for link in self.links],
+            "prose": [
+                {
+                    "section": p.section,
+                    "text": p.text,
+                    "rst": p.rst,
+                    "item": p.item,
+                    "line": p.line,
+                }
+                for p in self.prose
+            ],
+            "links": [
+                {
+                    "text": link.text,
+                    "url": link.url,
+                    "section": link.section,
+                    "context": link.context,
+                }
+                for link in self.links
+            ],
             "members": [
                 {"dimse": dimse.value, "name": name, "first": status.first, "last": status.last}
                 for dimse in dict.fromkeys(table.dimse for table in self.status_tables)

@@ -1,7 +1,10 @@
 """Reads a service-class page into the model: the only module that knows docutils.
 
 Tables are classified by their header row and the titles of the sections around them, never by
-scraping the page text. Sphinx roles and directives docutils does not know are registered as inert
+scraping the page text. Everything else the page shows as text is its prose: each text block
+(paragraph, list item, literal block, ...) with the title of its section, in document order, its
+inline markup kept as RST the generated docs write back; each link of the prose and of the status
+descriptions keeps the text it stands in. Sphinx roles and directives docutils does not know are registered as inert
 text first, so pynetdicom's own pages (``:dcm:``, ``:class:``, ``.. currentmodule::``) parse
 cleanly, and every docutils complaint of level WARNING or above becomes a ``SpecError`` with the
 page's path and line.
@@ -54,6 +57,7 @@ from generator.model import (
     Dimse,
     Link,
     Page,
+    Paragraph,
     Scope,
     SOPClass,
     Status,
@@ -345,16 +349,17 @@ def _inline_rst(node: nodes.Element, *, first: bool) -> str:
         markup = True
         if isinstance(child, nodes.Text):
             rst, markup = escape_inline(child.astext(), at_start=first and not out), False
-        elif isinstance(child, nodes.literal):
+        elif isinstance(child, nodes.literal) and not _literal_fault(child.astext()):
             rst = f"``{child.astext()}``"
         elif isinstance(child, nodes.strong):
             rst = f"**{_inline_rst(child, first=False)}**"
         elif isinstance(child, nodes.emphasis):
             rst = f"*{_inline_rst(child, first=False)}*"
-        elif isinstance(child, nodes.reference) and child.get("refuri"):
+        elif isinstance(child, nodes.reference) and child.get("refuri") and child.astext().strip():
             label = escape_inline(child.astext(), at_start=False)
             rst = f"`{label} <{embedded_uri(child['refuri'])}>`__"
-        elif isinstance(child, nodes.Element):  # a role read as text: its text
+        elif isinstance(child, nodes.Element):  # a role read as text, a literal RST cannot
+            # write back (refused in a table cell), a link with no text: its text
             rst, markup = _inline_rst(child, first=first and not out), False
         else:
             continue
@@ -377,6 +382,25 @@ def _literal_fault(text: str) -> str | None:
     if not text.strip() or text != text.strip() or "``" in text or "`" in (text[0], text[-1]):
         return f"inline literal {text!r} cannot be written back as ``...``"
     return None
+
+
+_NOT_PROSE = (nodes.Invisible, nodes.raw, nodes.system_message, nodes.table, nodes.label)
+"""What a page does not show as text of its own (comments, targets, substitution definitions,
+footnote labels), or shows as something else than prose (tables, read on their own)."""
+
+
+def _links_in(node: nodes.Element) -> Iterator[tuple[str, str]]:
+    """The text and target of every link in ``node`` that the generated RST writes back as one:
+    a link with no text is read as text."""
+    for ref in node.findall(nodes.reference):
+        if ref.get("refuri") and ref.astext().strip():
+            yield plain_text(ref), ref["refuri"]
+
+
+def _prose_links(prose: Sequence[tuple[Paragraph, nodes.TextElement]]) -> Iterator[Link]:
+    for paragraph, block in prose:
+        for text, url in _links_in(block):
+            yield Link(text, url, paragraph.section, paragraph.text)
 
 
 _ELSEWHERE = (
@@ -548,7 +572,8 @@ def _squash(text: str) -> str:
 
 
 class _PageReader:
-    """Walks one doctree in document order, collecting SOP classes, status tables and links."""
+    """Walks one doctree in document order, collecting SOP classes, status tables, prose and
+    links."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -558,6 +583,7 @@ class _PageReader:
         self.problems: list[Problem] = []
         # Per DIMSE service, the range row covering each code, over all its tables so far.
         self.ranges: dict[Dimse, dict[int, Status]] = {}
+        self.description_links: list[Link] = []
 
     def problem(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.source, line, message))
@@ -566,29 +592,21 @@ class _PageReader:
         """The page; ``lines`` are the source's lines as docutils counts them."""
         self.check_links(document)
         title = ""
-        intro = ""
         for section in document.findall(nodes.section):
             title = plain_text(section[0])
-            for child in section.children[1:]:
-                if isinstance(child, nodes.paragraph):
-                    intro = plain_text(child)
-                    break
             break
         for table in document.findall(nodes.table):
             self.classify(table)
         if not title and (self.sop_rows or self.tables):
             self.problem(1, "the page has no title: start it with a section title")
-        links: dict[Link, None] = {}
-        for ref in document.findall(nodes.reference):
-            if ref.get("refuri"):
-                links[Link(plain_text(ref), ref["refuri"])] = None
+        prose = list(self.read_prose(document, title, item=False))
         page = Page(
             title=title,
             source=self.source,
             sop_classes=self.sop_classes(),
             status_tables=tuple(self.tables),
-            intro=intro,
-            links=tuple(links),
+            prose=tuple(paragraph for paragraph, _ in prose),
+            links=tuple(dict.fromkeys([*_prose_links(prose), *self.description_links])),
             aliases=tuple(self.read_comments(document, lines)),
         )
         faults = alias_faults(page)
@@ -596,6 +614,33 @@ class _PageReader:
             self.problem(alias.line, why)
         bad = {alias for alias, _ in faults}
         return dataclasses.replace(page, aliases=tuple(a for a in page.aliases if a not in bad))
+
+    def read_prose(
+        self, node: nodes.Element, section: str, *, item: bool
+    ) -> Iterator[tuple[Paragraph, nodes.TextElement]]:
+        """Every text block of the page outside its tables and section titles, in document order,
+        with the block it was read from: a paragraph, a literal block, a line of a line block, a
+        term, a rubric, the title of a topic or an admonition, ... (each read as a paragraph, its
+        whitespace collapsed). Comments, targets, substitution definitions and footnote labels are
+        not shown on a page, so they are not prose; ``section`` is the title of the section
+        ``node`` is in (the page title for text before it)."""
+        for index, child in enumerate(node.children):
+            if isinstance(child, nodes.section):
+                title = child.children[0] if child.children else None
+                inner = plain_text(title) if isinstance(title, nodes.title) else section
+                yield from self.read_prose(child, inner, item=False)
+            elif isinstance(child, _NOT_PROSE) or (
+                isinstance(child, nodes.title) and isinstance(node, nodes.section)
+            ):
+                continue
+            elif isinstance(child, nodes.TextElement) and not isinstance(child, nodes.Inline):
+                text = plain_text(child)
+                rst = " ".join(_inline_rst(child, first=True).split())
+                if text and rst:
+                    opens = item and index == 0
+                    yield Paragraph(section, text, rst, opens, _line_of(child)), child
+            elif isinstance(child, nodes.Element):
+                yield from self.read_prose(child, section, item=isinstance(child, nodes.list_item))
 
     def read_comments(self, document: nodes.document, lines: Sequence[str]) -> Iterator[Alias]:
         """The aliases of the page's ``.. servicegen: alias DIMSE 0xNNNN NAME`` comments, which
@@ -718,6 +763,10 @@ class _PageReader:
             clash = taken.find(1, status.first, status.last + 1)
             if clash < 0:
                 statuses.append(status)
+                self.description_links.extend(
+                    Link(text, url, title, status.description)
+                    for text, url in _links_in(row.cells[2])
+                )
                 taken[status.first : status.last + 1] = b"\x01" * (status.last - status.first + 1)
                 owner.update(dict.fromkeys(range(status.first, status.last + 1), status))
                 continue

@@ -24,6 +24,7 @@ from typing import Any
 import jinja2
 
 from generator import BUILTIN_TEMPLATES, RUNTIME
+from generator.docview import docs_view
 from generator.errors import Problem, ServicegenError, SpecError, TemplateError
 from generator.finish import Finisher
 from generator.html import uid_name
@@ -40,8 +41,13 @@ PAGE_TEMPLATES = {
 """Templates rendered once per page, and the output path each renders to."""
 PAGE_HTML = "docs/{stem}.html"
 """The page's HTML, which docutils writes from its RST."""
-SITE_TEMPLATES = {"index.html.j2": "docs/index.html"}
-"""Templates rendered once for all pages together."""
+SITE_TEMPLATES = {
+    "index.html.j2": "docs/index.html",
+    "index.rst.j2": "docs/index.rst",
+    "conf.py.j2": "docs/conf.py",
+}
+"""Templates rendered once for all pages together: the docutils site's index, and the Sphinx
+site's front page and configuration (``python -m sphinx -W -b html generated/docs OUT``)."""
 
 
 def runtime_files() -> dict[str, Path]:
@@ -138,7 +144,8 @@ def render(
     """Render every output file of ``pages``: ``{path relative to the output dir: text}``.
 
     Page modules, the runtime (``runtime_files``, copied; every other ``*.py.j2``, rendered once
-    under its own name), ``py.typed``, and the docs: RST per page, docutils HTML5 built from that RST, and an index.
+    under its own name), ``py.typed``, and the docs: RST per page, docutils HTML5 built from that
+    RST, an index, and the Sphinx site's ``index.rst`` and ``conf.py``.
     black and the HTML writer, most of the cost, run in worker processes for many pages, and
     their results are cached per user (``_ResultCache``), so unchanged outputs cost neither again.
     ``pages`` may be read lazily (``cli.load``): each page's jobs go to the workers before the
@@ -163,7 +170,7 @@ def _render_all(
     runtime = {
         name: name[: -len(".j2")]
         for name in templates
-        if name.endswith(".py.j2") and name not in PAGE_TEMPLATES
+        if name.endswith(".py.j2") and name not in PAGE_TEMPLATES and name not in SITE_TEMPLATES
     }
     copied = {
         target: source
@@ -241,6 +248,7 @@ def page_context(page: Page, digest: str) -> dict[str, Any]:
         "backend_methods": list(dict.fromkeys(m for s in services for m in s.methods)),
         "levels": any(s.hierarchical and s.dimse.value == "C-FIND" for s in services),
         "status_count": sum(len(t.statuses) for t in page.status_tables),
+        "docs": docs_view(page),
     }
 
 

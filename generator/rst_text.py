@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from docutils.nodes import make_id
 from docutils.utils import column_width
 
 _INLINE = re.compile(r"([\\*`|_:\[\]<>])")
@@ -49,6 +50,13 @@ def is_web_url(url: str) -> bool:
 def embedded_uri(url: str) -> str:
     """``url`` for ``<...>`` in RST: a final ``_`` escaped, or RST would read a reference name."""
     return url[:-1] + "\\_" if url.endswith("_") else url
+
+
+def anchor_id(text: str) -> str:
+    """The id docutils and Sphinx give an inline target ``_`text```: ``CFindStatus.SUCCESS`` is
+    ``cfindstatus-success`` (lower case, runs of anything but ASCII letters and digits one ``-``,
+    none at either end, nor digits at the start; empty for text with no ASCII letter)."""
+    return make_id(text)
 
 
 def text_width(text: str) -> int:

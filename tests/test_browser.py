@@ -51,6 +51,8 @@ TRAMPOLINE = (
 TIMEOUT = 30.0
 FAILURE_BADGE = (0xFF, 0xEB, 0xE9)
 """``--failure-bg`` in style.css: seen only when the stylesheet loaded and applied."""
+TARGET_ROW = (0xFF, 0xF8, 0xC5)
+"""``--target`` in style.css (light): the background of the row a fragment points into."""
 
 
 def chromium() -> str | None:
@@ -203,6 +205,32 @@ def test_every_link_resolves_and_nothing_goes_wrong(browser: Browser, seed_page:
     assert external == {link.url for link in seed_page.links}
     browser.navigate(f"{PAGES[1].as_uri()}#0xC000")
     assert browser.evaluate("document.querySelector(':target').closest('tr').id") == "c-find-0xC000"
+    assert browser.problems() == []
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "mobile"), [(1280, 900, False), (390, 844, True)], ids=["desktop", "phone"]
+)
+def test_a_python_name_anchor_is_reachable_and_the_prose_is_visible(
+    browser: Browser, seed_page: Page, width: int, height: int, mobile: bool
+) -> None:
+    browser.resize(width, height, mobile=mobile)
+    browser.navigate(PAGES[0].as_uri())
+    browser.navigate(f"{PAGES[1].as_uri()}#cmovestatus-move-destination-unknown")
+    target = "document.querySelector(':target')"
+    assert browser.evaluate(f"{target}.textContent") == "CMoveStatus.MOVE_DESTINATION_UNKNOWN"
+    assert browser.evaluate(f"{target}.closest('tr').id") == "c-move-0xA801"
+    box = f"(r => [r.left, r.top, r.right, r.bottom])({target}.getBoundingClientRect())"
+    left, top, right, bottom = browser.evaluate(box)  # scrolled into the window, to a pixel
+    inside = -1 <= left < right <= width + 1 and -1 <= top < bottom <= height + 1
+    assert inside, (left, top, right, bottom)
+    row_colour = f"getComputedStyle({target}.closest('td')).backgroundColor"
+    assert browser.evaluate(row_colour) == "rgb({}, {}, {})".format(*TARGET_ROW)
+    text = browser.evaluate("document.body.innerText.replace(/\\s+/g, ' ')")
+    for paragraph in seed_page.prose:  # innerText holds only what is rendered
+        assert paragraph.text in text, paragraph
+    intro = "document.querySelector('main > p').querySelector('a').href"
+    assert browser.evaluate(intro) == seed_page.links[0].url
     assert browser.problems() == []
 
 

@@ -144,6 +144,45 @@ def test_model_prints_the_documented_json() -> None:
     ]
 
 
+def without_lines(data: object) -> object:
+    """``servicegen model`` JSON without its lines and source: what the generated RST keeps."""
+    if isinstance(data, dict):
+        return {k: without_lines(v) for k, v in data.items() if k not in ("line", "source")}
+    if isinstance(data, list):
+        return [without_lines(item) for item in data]
+    return data
+
+
+def test_model_prints_the_prose_and_links_with_their_context_and_the_rst_reads_back() -> None:
+    result = servicegen("model", str(SEED))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [(p["section"], p["item"], p["line"]) for p in data["prose"]] == [
+        ("Color Palette Query/Retrieve Service Class", False, 6),
+        ("pynetdicom Color Palette Query/Retrieve (Find) Statuses", False, 87),
+        ("References", True, 264),
+        ("References", True, 265),
+        ("References", True, 266),
+    ]
+    assert data["prose"][2] == {
+        "section": "References",
+        "text": "DICOM Standard, Part 4, Annex C",
+        "rst": "DICOM Standard, Part 4, `Annex C <https://dicom.nema.org/medical/dicom/current"
+        "/output/chtml/part04/chapter_C.html>`__",
+        "item": True,
+        "line": 264,
+    }
+    assert data["links"][1] == {
+        "text": "Annex C",
+        "url": "https://dicom.nema.org/medical/dicom/current/output/chtml/part04/chapter_C.html",
+        "section": "References",
+        "context": "DICOM Standard, Part 4, Annex C",
+    }
+    docs = servicegen("model", str(ROOT / "generated" / "docs" / f"{SEED.stem}.rst"))
+    assert docs.returncode == 0, docs.stderr
+    assert without_lines(json.loads(docs.stdout)) == without_lines(data)
+
+
 def test_user_templates_override_by_name(spec_dir: Path, tmp_path: Path) -> None:
     custom = tmp_path / "custom"
     custom.mkdir()

@@ -4,6 +4,7 @@ scheme, badges, pydicom names, escaping and offline self-containment (README "HT
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,10 +14,13 @@ import pytest
 from pydicom.uid import UID
 
 from generator import render
+from generator.docview import docs_view
 from generator.errors import SpecError
 from generator.html import uid_name
 from generator.model import Page
 from generator.parser import parse_page, read_page
+from generator.rst_text import anchor_id
+from generator.views import enum_name
 
 from .conftest import ROOT, SEED
 
@@ -78,6 +82,7 @@ def without_lines(page: Page) -> Page:
             for t in page.status_tables
         ),
         aliases=tuple(dataclasses.replace(a, line=0) for a in page.aliases),
+        prose=tuple(dataclasses.replace(p, line=0) for p in page.prose),
     )
 
 
@@ -91,7 +96,10 @@ def test_generated_rst_reads_back_to_the_spec_model(seed_page: Page) -> None:
     assert without_lines(round_trip(seed_page)) == expected
     committed = read_page(DOCS / f"{SEED.stem}.rst")
     assert without_lines(committed) == expected
-    assert committed.links and committed.intro == seed_page.intro
+    assert committed.links == seed_page.links and committed.prose[0].text == (
+        "The Color Palette Query/Retrieve Service Class defines a service that facilitates "
+        "access to Color Palette objects."
+    )
     assert [(a.dimse.value, a.code, a.name) for a in committed.aliases] == [
         ("C-FIND", 0xFF01, "MATCHES_ARE_CONTINUING_ONE_OR_MORE_OPTIONAL_KEYS")
     ]
@@ -126,7 +134,8 @@ def test_anchors_follow_the_documented_scheme(seed_page: Page) -> None:
     page = scan(SEED_HTML)
     for sop in seed_page.sop_classes:
         assert page.row_of[sop.keyword] == sop.keyword
-        assert f"#{sop.keyword}" in page.links
+        assert page.row_of[sop.keyword.lower()] == sop.keyword
+        assert f"#{sop.keyword.lower()}" in page.links
     first_row: dict[str, str] = {}
     seen: dict[str, int] = {}
     for table in seed_page.status_tables:
@@ -257,3 +266,110 @@ def test_links_that_could_run_code_are_refused_where_they_are() -> None:
     assert {"https://dicom.nema.org/", "mailto:a@b.c", "https://x/alert(1)"} <= set(
         Scan(html).links
     )
+
+
+def test_every_row_and_sop_class_shows_its_python_name_with_an_anchor(seed_page: Page) -> None:
+    module = importlib.import_module("generated.color_palette_service_class")
+    page = scan(SEED_HTML)
+    text = SEED_HTML.read_text(encoding="utf-8")
+    shown: list[str] = []
+    for sop in seed_page.sop_classes:
+        assert getattr(module, sop.keyword) == sop.uid
+        anchor = anchor_id(sop.keyword)
+        assert anchor == sop.keyword.lower() and page.row_of[anchor] == sop.keyword
+        shown.append(anchor)
+    seen: dict[str, int] = {}
+    for table in seed_page.status_tables:
+        enum = getattr(module, enum_name(table.dimse))
+        for status in table.statuses:
+            name = f"{enum.__name__}.{enum(status.first).name}"
+            anchor = anchor_id(name)
+            row = f"{table.dimse.value.lower()}-0x{status.first:04X}"
+            seen[row] = seen.get(row, 0) + 1
+            assert page.row_of[anchor] == (row if seen[row] == 1 else f"{row}-{seen[row]}")
+            assert f'<span class="target" id="{anchor}">{name}</span>' in text
+            assert f'href="#{anchor}"' in text
+            shown.append(anchor)
+    assert shown[-1] == "cmovestatus-users-implementation-oc-on-c-move-c515"
+    assert "cmovestatus-move-destination-unknown" in shown
+    old = "cfindstatus-matches-are-continuing-one-or-more-optional-keys"
+    assert page.row_of[old] == "c-find-0xFF01"
+    assert module.CFindStatus.MATCHES_ARE_CONTINUING_ONE_OR_MORE_OPTIONAL_KEYS == 0xFF01
+    targets = re.findall(r'<span class="target" id="([^"]+)"', text)
+    assert len(targets) == len(set(targets)) == 3 + 51 + 1
+    assert targets == list(docs_view(seed_page).anchors)
+    assert set(targets) == {*shown, old}
+
+
+CLASHING = """\
+Echo
+====
+
+CEchoStatus.PROCESSING_FAILURE
+------------------------------
+
+A section titled like a Python name.
+
+.. list-table::
+   :header-rows: 1
+
+   * - UID
+     - SOP Class
+   * - 1.2.840.10008.1.1
+     - Verification
+   * - 1.2.3.4
+     - VERIFICATION
+
+C-ECHO Statuses
+---------------
+
+.. list-table::
+   :header-rows: 1
+
+   * - Code (hex)
+     - Category
+     - Description
+   * - 0x0000
+     - Success
+     - Success
+   * - 0x0110
+     - Failure
+     - Processing failure
+
+pynetdicom C-ECHO Statuses
+--------------------------
+
+.. list-table::
+   :header-rows: 1
+
+   * - Code (hex)
+     - Category
+     - Description
+   * - 0x0000
+     - Success
+     - Success
+"""
+
+
+def test_anchors_stay_unique_where_names_would_clash() -> None:
+    """A row a later table replaces shares its code's name, two keywords differ only in case,
+    and a section is titled like a row's name: every anchor still has an id of its own."""
+    page = parse_page(CLASHING, "echo.rst")
+    view = docs_view(page)
+    assert [row.anchor for row in view.sop_rows] == ["Verification", None]
+    assert [row.anchor for table in view.tables for row in table.rows] == [
+        "CEchoStatus.SUCCESS (superseded)",
+        "CEchoStatus.PROCESSING_FAILURE (2)",
+        "CEchoStatus.SUCCESS",
+    ]
+    assert view.anchors == (
+        "verification",
+        "cechostatus-success-superseded",
+        "cechostatus-processing-failure-2",
+        "cechostatus-success",
+    )
+    html = Scan(render.render([page])["docs/echo.html"])
+    assert len(html.ids) == len(set(html.ids))
+    assert set(view.anchors) <= set(html.ids)
+    assert "cechostatus-processing-failure" in html.ids  # the section's
+    assert html.row_of["VERIFICATION"] == "VERIFICATION"  # the docutils site's row anchor

@@ -339,7 +339,7 @@ STEM_CASES = {
         stem: f"file name {stem!r} {RESERVED_STEM}"
         for stem in ("_runtime", "__init__", "_handlers", "_backend", "__main__", "_private")
     },
-    "index": "its output docs/index.html is also written by index.html.j2",
+    "index": "its output docs/index.rst is also written by index.rst.j2",
     "backend": "its output backend.py is also written by runtime/backend.py",
     "server": "its output server.py is also written by runtime/server.py",
     "\ufb01le": "file name '\ufb01le' is not in NFKC form, so Python would import it as 'file'",

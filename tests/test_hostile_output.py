@@ -292,9 +292,10 @@ def plant(what: str, out: Path, outside: Path) -> list[str]:
         for n in range(3):
             (out / "junk" / f"{n}.py").write_text("x = 1\n")
         return ["extra directory: junk"]
-    if what == "bytecode beside no module":
+    if what == "bytecode of no docs module":  # docs/conf.py may have bytecode, nothing else
         (out / "docs" / "__pycache__").mkdir()
-        return ["extra directory: docs/__pycache__"]
+        (out / "docs" / "__pycache__" / f"index.{TAG}.pyc").write_bytes(b"")
+        return [f"extra: docs/__pycache__/index.{TAG}.pyc"]
     if what == "bytecode of no module":
         (out / "__pycache__").mkdir()
         (out / "__pycache__" / f"gone.{TAG}.pyc").write_bytes(b"")
@@ -317,7 +318,7 @@ def plant(what: str, out: Path, outside: Path) -> list[str]:
         "linked __pycache__",
         "empty folder",
         "folder of files",
-        "bytecode beside no module",
+        "bytecode of no docs module",
         "bytecode of no module",
         "fifo",
     ],

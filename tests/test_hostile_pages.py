@@ -285,7 +285,7 @@ def test_a_page_without_the_structure_the_docs_need_is_refused_where_it_is() -> 
     model = parse_page(text.replace(sop_table, ""), "pg.rst")
     assert model.sop_classes == ()
     html = render.render([model])["docs/pg.html"]
-    assert "The page lists no SOP classes." in html
+    assert "Supported SOP Classes: none<a" in html and 'class="sop-classes"' not in html
 
 
 def test_a_symbolic_link_among_the_pages_is_refused_not_followed(tmp_path: Path) -> None:
@@ -439,7 +439,7 @@ def test_random_cell_text_never_leaks_a_message_and_round_trips(cell: str) -> No
     status = model.status_tables[0].statuses[1]
     # docutils drops markup but never adds text: anything more is a message read as text.
     assert subsequence(status.description, cell), (cell, status.description)
-    rst = PAGE_RST.render(page=model, source_name="pg.rst")
+    rst = PAGE_RST.render(render.page_context(model, ""))
     assert without_lines(parse_page(rst, "pg.rst")) == without_lines(model)
     html = rst_to_html(rst)  # raises on any docutils complaint
     assert "System Message" not in html

@@ -15,6 +15,7 @@ from generator.errors import SpecError
 from generator.lint import lint
 from generator.model import Alias, Category, Dimse, Page, Status, code_text, member_names
 from generator.parser import parse_page, read_page
+from generator.rst_text import anchor_id
 from generator.views import service_view
 
 from . import sdist
@@ -158,12 +159,13 @@ def test_a_reworded_description_keeps_its_old_name_by_alias(
     assert "compatibility" not in (module.CGetStatus.__doc__ or "")
 
 
-def test_an_alias_is_in_the_generated_rst_and_shows_nowhere_in_the_html(
+def test_an_alias_is_in_the_generated_rst_and_shows_in_the_html_only_as_its_anchor(
     seed_page: Page,
 ) -> None:
     """The seed's alias comment is in its model and the generated RST (``test_docs`` reads it
-    back); the HTML holds it only as an HTML comment, as docutils writes a comment (Sphinx
-    drops comments altogether), and shows none of it."""
+    back); the HTML holds the comment only as an HTML comment, as docutils writes a comment
+    (Sphinx drops comments altogether), and shows the old name only where links to it land:
+    beside its member's name, in the row's Python name cell."""
     alias = Alias(Dimse.C_FIND, 0xFF01, "MATCHES_ARE_CONTINUING_ONE_OR_MORE_OPTIONAL_KEYS", 274)
     assert seed_page.aliases == (alias,)
     assert seed_page.to_json()["aliases"] == [
@@ -174,11 +176,14 @@ def test_an_alias_is_in_the_generated_rst_and_shows_nowhere_in_the_html(
     assert rst.count(f"\n.. {comment}\n") == 1
     path = ROOT / "generated" / "docs" / f"{SEED.stem}.html"
     html = path.read_text(encoding="utf-8")
-    assert html.count(alias.name) == html.count("servicegen: alias") == 1
-    assert f"<!-- {comment} -->" in html
-    shown = scan(path).text
-    assert "Matches are continuing" in shown and "servicegen" not in shown
-    assert alias.name not in shown
+    assert html.count("servicegen: alias") == 1 and f"<!-- {comment} -->" in html
+    old = f"CFindStatus.{alias.name}"
+    anchor = f'<span class="target" id="{anchor_id(old)}">{old}</span>'
+    assert html.count(alias.name) == 2 and html.count(anchor) == 1  # the comment, the anchor
+    page = scan(path)
+    assert page.row_of[anchor_id(old)] == "c-find-0xFF01"
+    assert "Matches are continuing" in page.text and "servicegen" not in page.text
+    assert page.text.count(alias.name) == 1
 
 
 # Aliases that are refused

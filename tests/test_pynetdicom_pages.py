@@ -84,6 +84,52 @@ def test_every_mended_page_parses_with_exact_counts(pynetdicom_pages: Path, tmp_
     ]
 
 
+# Pages with a paragraph on pynetdicom's own statuses ("When pynetdicom is acting as a ... SCP").
+PYNETDICOM_PARAGRAPHS = [
+    "basic_worklist_service_class",
+    "color_palette_service_class",
+    "defined_procedure_service_class",
+    "hanging_protocol_service_class",
+    "implant_template_service_class",
+    "inventory_service_class",
+    "non_patient_service_class",
+    "protocol_approval_service_class",
+    "query_retrieve_service_class",
+    "relevant_patient_service_class",
+    "storage_service_class",
+    "substance_admin_service_class",
+]
+# Introductions that name their chapter of PS3.4 as a title reference (`... <part04/...>`), not
+# with :dcm:, so they hold the target as text rather than a link.
+TITLE_REFERENCES = ["instance_availability", "media_creation", "modality_performed_procedure_step"]
+
+
+def test_every_mended_page_keeps_its_prose(pynetdicom_pages: Path, tmp_path: Path) -> None:
+    pages = {p.stem: read_page(p) for p in mend(pynetdicom_pages, tmp_path / "pages").glob("*.rst")}
+    prose = {stem: page.prose for stem, page in pages.items()}
+    # An introduction per page (the index's is its toctree, read as text) and the paragraphs
+    # on pynetdicom's statuses: nothing else of the pages is prose.
+    assert sum(len(blocks) for blocks in prose.values()) == 24 + 12
+    statuses = [
+        stem
+        for stem, blocks in sorted(prose.items())
+        for block in blocks
+        if block.text.startswith("When pynetdicom is acting as")
+    ]
+    assert statuses == PYNETDICOM_PARAGRAPHS
+    linked = sorted(stem for stem, page in pages.items() if page.links)
+    assert len(linked) == 20 and sorted(set(pages) - set(linked)) == sorted(
+        [*TITLE_REFERENCES, "index"]
+    )
+    for stem, page in pages.items():
+        intro = page.prose[0]
+        assert (intro.section, intro.item) == (page.title, False), stem
+        assert intro.line == (5 if stem != "index" else 31), stem  # a directive's: its last line
+        if stem in linked:
+            assert [link.context for link in page.links] == [intro.text], stem
+            assert intro.rst.count(f"<{page.links[0].url}>`__") == 1, stem
+
+
 # What is wrong with the unmended inventory page: a line per row, with pynetdicom's keyword.
 INVENTORY_PROBLEMS = [
     (
