@@ -302,3 +302,23 @@ def test_the_archive_command_lines_generate_serve_and_answer_dcmtk(
     assert found.returncode == 0 and answers.count("Find Response:") == 1, answers
     assert "NumberOfStudyRelatedInstances" in answers and "[2 ]" in answers, answers
     assert process.returncode == 0 and "Serving archive.query_retrieve_service_class" in log
+
+
+def test_the_publishing_command_lines_build_the_docs(tmp_path: Path) -> None:
+    """The README's Sphinx build, run as shown (Sphinx is a test dependency, so its
+    ``pip install`` line is only checked), into a folder of its own."""
+    (_, code), *_ = [(line, code) for line, code in blocks("sh") if "python -m sphinx" in code]
+    install, build = code.strip().splitlines()
+    assert install == "pip install sphinx"
+    command = shlex.split(build)
+    assert command[:3] == ["python", "-m", "sphinx"]
+    built = subprocess.run(
+        [sys.executable, *command[1:-1], str(tmp_path / command[-1])],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert (tmp_path / command[-1] / "color_palette_service_class.html").is_file()
