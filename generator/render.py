@@ -24,6 +24,7 @@ from typing import Any
 import jinja2
 
 from generator import BUILTIN_TEMPLATES, RUNTIME
+from generator.conformance import conformance_view
 from generator.errors import Problem, ServicegenError, SpecError, TemplateError
 from generator.finish import Finisher
 from generator.html import uid_name
@@ -40,8 +41,10 @@ PAGE_TEMPLATES = {
 """Templates rendered once per page, and the output path each renders to."""
 PAGE_HTML = "docs/{stem}.html"
 """The page's HTML, which docutils writes from its RST."""
-SITE_TEMPLATES = {"index.html.j2": "docs/index.html"}
+SITE_TEMPLATES = {"index.html.j2": "docs/index.html", "conformance.rst.j2": "docs/conformance.rst"}
 """Templates rendered once for all pages together."""
+SITE_HTML = {"docs/conformance.html": "conformance.rst.j2"}
+"""HTML that docutils writes from a site template's RST: path -> that template."""
 
 
 def runtime_files() -> dict[str, Path]:
@@ -138,7 +141,8 @@ def render(
     """Render every output file of ``pages``: ``{path relative to the output dir: text}``.
 
     Page modules, the runtime (``runtime_files``, copied; every other ``*.py.j2``, rendered once
-    under its own name), ``py.typed``, and the docs: RST per page, docutils HTML5 built from that RST, and an index.
+    under its own name), ``py.typed``, and the docs: RST per page, docutils HTML5 built from that RST, an index,
+    and the conformance statement of the AE that serves them all (RST, and HTML from it).
     black and the HTML writer, most of the cost, run in worker processes for many pages, and
     their results are cached per user (``_ResultCache``), so unchanged outputs cost neither again.
     ``pages`` may be read lazily (``cli.load``): each page's jobs go to the workers before the
@@ -178,6 +182,7 @@ def _render_all(
             "py.typed": "servicegen",
             MANIFEST: "servicegen",
             **{target: template for template, target in SITE_TEMPLATES.items()},
+            **SITE_HTML,
             **{target: template for template, target in runtime.items()},
             **{target: f"runtime/{source.name}" for target, source in copied.items()},
         }
@@ -199,8 +204,11 @@ def _render_all(
     if problems:
         raise SpecError.of(sorted(problems, key=lambda p: (p.path, p.line)))
     views.sort(key=lambda view: view["page"].stem)
+    site = {"pages": views, "conformance": conformance_view(views)}
     for template, target in SITE_TEMPLATES.items():
-        outputs[target] = _render_one(env, template, {"pages": views}, target, finisher)
+        outputs[target] = _render_one(env, template, site, target, finisher)
+    for html, template in SITE_HTML.items():
+        finisher.submit(html, "html", outputs[SITE_TEMPLATES[template]], template)
     for template, target in runtime.items():
         outputs[target] = _render_one(env, template, {"pages": views}, target, finisher)
     for target, source in copied.items():
@@ -224,7 +232,8 @@ def _render_page(
     for template, path in targets.items():
         outputs[path] = _render_one(env, template, context, path, finisher)
     html = PAGE_HTML.format(stem=page.stem)
-    finisher.submit(html, "html", outputs[PAGE_TEMPLATES["page.rst.j2"].format(stem=page.stem)], "")
+    rst = outputs[PAGE_TEMPLATES["page.rst.j2"].format(stem=page.stem)]
+    finisher.submit(html, "html", rst, "page.rst.j2")
     return context
 
 
