@@ -30,6 +30,7 @@ from pynetdicom._globals import APPLICATION_CONTEXT_NAME, DEFAULT_MAX_LENGTH
 
 from generator import conformance, render
 from generator.cli import main
+from generator.errors import SpecError
 from generator.html import _READ_SETTINGS
 from generator.model import Page
 from generator.parser import parse_page, read_page
@@ -342,6 +343,23 @@ def test_page_text_is_escaped_and_cannot_take_a_section(title: str) -> None:
     overview = section(document, "conformance-statement-overview")
     assert next(title for title, _ in tables(overview)) == " ".join(page.title.split())
     check_statement(outputs["docs/conformance.rst"], [page])
+
+
+def test_a_page_cannot_take_the_statements_files_and_no_page_is_said_to_be_none() -> None:
+    page = parse_page(SEED.read_text(encoding="utf-8"), "spec/conformance.rst")
+    with pytest.raises(SpecError) as caught:
+        render.render([page])
+    assert caught.value.lines() == [
+        (
+            "spec/conformance.rst:1: its output docs/conformance.rst is also written by"
+            " conformance.rst.j2"
+        )
+    ]
+    empty = render.render([])
+    assert "The package has no pages" in empty["docs/conformance.rst"]
+    document = doctree(empty["docs/conformance.rst"])
+    overview = section(document, "conformance-statement-overview")
+    assert [title for title, _ in tables(overview)] == ["Verification, which serve adds"]
 
 
 def test_relational_queries_are_said_once_and_only_for_the_hierarchical_models() -> None:
