@@ -30,7 +30,7 @@ from generator.finish import Finisher
 from generator.html import uid_name
 from generator.model import Page, code_text
 from generator.pysource import docstring, pyargs, pydef, pyfit, pyrepr, pytuple
-from generator.rst_text import embedded_uri, escape_inline, grid_table, text_width
+from generator.rst_text import embedded_uri, escape_inline, grid_table, simple_table, text_width
 from generator.views import service_view
 from generator.writer import MANIFEST
 
@@ -93,7 +93,12 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         uri=embedded_uri,
     )
     env.globals.update(
-        pyfit=pyfit, pytuple=pytuple, pyargs=pyargs, pydef=pydef, grid_table=grid_table
+        pyfit=pyfit,
+        pytuple=pytuple,
+        pyargs=pyargs,
+        pydef=pydef,
+        grid_table=grid_table,
+        simple_table=simple_table,
     )
     return env
 
