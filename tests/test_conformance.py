@@ -213,6 +213,7 @@ def test_policy_defaults_are_the_runtimes_and_the_command_lines() -> None:
             value = f"{float(value):g} s"
         assert value == default, option
     general = dict(table(document, "General association parameters"))
+    assert general["AE title"] == f"{defaults['ae_title']} (--ae-title)"
     assert general["Application Context Name"] == APPLICATION_CONTEXT_NAME
     assert general["Maximum PDU size received"].startswith(f"{DEFAULT_MAX_LENGTH} bytes")
     associations = dict(table(document, "Number of associations"))
