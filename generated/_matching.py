@@ -63,14 +63,14 @@ _QUERY_RETRIEVE_LEVEL = 0x00080052
 _SOP_INSTANCE_UID = 0x00080018
 
 # PS3.4 C.2.2.2.4 lists exactly these VRs as eligible for Wild Card Matching.
-_WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 # PS3.5 6.2: leading and trailing spaces are insignificant for these ...
 _STRIP_BOTH_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM"})
 # ... and only trailing spaces for these, where leading spaces carry meaning.
 _STRIP_TRAILING_VRS = frozenset({"LT", "ST", "UC", "UR", "UT"})
 # DS and IS are strings on the wire but are matched as the numbers pydicom decodes them to.
-_STRING_VRS = (_WILDCARD_VRS | _STRIP_BOTH_VRS | {"UI"}) - {"DS", "IS"}
-_TEMPORAL_VRS = frozenset({"DA", "DT", "TM"})
+_STRING_VRS = (WILDCARD_VRS | _STRIP_BOTH_VRS | {"UI"}) - {"DS", "IS"}
+TEMPORAL_VRS = frozenset({"DA", "DT", "TM"})
 
 _DA_RE = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _TM_RE = re.compile(r"(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,6}))?)?)?")
@@ -379,7 +379,7 @@ def _string_test(vr: str, key: DataElement) -> _Test | None:
     if not any(texts):
         return None
     pattern = "\\".join(texts)
-    if vr in _WILDCARD_VRS:
+    if vr in WILDCARD_VRS:
         if pattern == "*":
             return None
         if "*" in pattern or "?" in pattern:
@@ -433,7 +433,7 @@ def _element_test(key: DataElement) -> _Test | None:
     vr = str(key.VR)
     if vr == "UI":
         return _uid_test(key)
-    if vr in _TEMPORAL_VRS:
+    if vr in TEMPORAL_VRS:
         return _temporal_test(vr, key)
     if vr in _STRING_VRS:
         return _string_test(vr, key)

@@ -40,7 +40,7 @@ def finish(kind: str, text: str, template: str) -> str | TemplateError:
     are returned, not raised, so they cross a process boundary intact."""
     if kind == "html":
         try:
-            return rst_to_html(text)
+            return rst_to_html(text, template or "page.rst.j2")
         except TemplateError as exc:
             return exc
     try:

@@ -34,11 +34,13 @@ _HTML_SETTINGS = {
     "stylesheet": "style.css",
     "embed_stylesheet": False,
     "section_self_link": True,
+    "toc_backlinks": False,
     "output_encoding": "utf-8",
     "_disable_config": True,
 }
 """One shared stylesheet, linked relatively so the site works from file://; self-links on
-headings; UTF-8 output, so docutils declares the charset a browser needs to read a local file.
+headings, and no links from a table of contents' title or entries' headings back to it; UTF-8
+output, so docutils declares the charset a browser needs to read a local file.
 No file insertion and no raw output, whatever the RST says; no limit on line length below the
 parser's (a grid table row is as long as its longest description)."""
 _READ_SETTINGS = {**_HTML_SETTINGS, "halt_level": 2, "warning_stream": Discard()}
@@ -47,13 +49,13 @@ _DIMSE_CLASSES = frozenset(dimse.value.lower() for dimse in Dimse)
 """The `:class:` that names a status table's service: ``c-find``, ``n-event-report``, ..."""
 
 
-def rst_to_html(rst: str) -> str:
+def rst_to_html(rst: str, template: str = "page.rst.j2") -> str:
     """docutils' HTML5 page for generated RST, linking ``style.css``.
 
     The doctree gets its anchors, self-links and category badges (``_decorate``) between reading
     and writing, so the RST holds no raw HTML and Sphinx reads it as it is. Generated RST must
     read cleanly: any docutils complaint (hidden from the page by ``report_level``) is an error
-    here, so a page never silently loses a table.
+    here, naming ``template``, the one that rendered it, so a page never silently loses a table.
     """
     try:
         document = docutils.core.publish_doctree(rst, settings_overrides=_READ_SETTINGS)
@@ -63,7 +65,7 @@ def rst_to_html(rst: str) -> str:
         )
     except docutils.utils.SystemMessage as exc:
         message = " ".join(str(exc).split())
-        raise TemplateError(f"page.rst.j2 rendered RST docutils rejects: {message}") from None
+        raise TemplateError(f"{template} rendered RST docutils rejects: {message}") from None
     except TemplateError:
         raise
     except Exception as exc:  # noqa: BLE001 - docutils' own failure: one line, not a traceback

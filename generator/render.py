@@ -24,13 +24,14 @@ from typing import Any
 import jinja2
 
 from generator import BUILTIN_TEMPLATES, RUNTIME
+from generator.conformance import conformance_view
 from generator.docview import docs_view
 from generator.errors import Problem, ServicegenError, SpecError, TemplateError
 from generator.finish import Finisher
 from generator.html import uid_name
 from generator.model import Page, code_text
 from generator.pysource import docstring, pyargs, pydef, pyfit, pyrepr, pytuple
-from generator.rst_text import embedded_uri, escape_inline, grid_table, text_width
+from generator.rst_text import embedded_uri, escape_inline, grid_table, simple_table, text_width
 from generator.views import service_view
 from generator.writer import MANIFEST
 
@@ -45,9 +46,13 @@ SITE_TEMPLATES = {
     "index.html.j2": "docs/index.html",
     "index.rst.j2": "docs/index.rst",
     "conf.py.j2": "docs/conf.py",
+    "conformance.rst.j2": "docs/conformance.rst",
 }
-"""Templates rendered once for all pages together: the docutils site's index, and the Sphinx
-site's front page and configuration (``python -m sphinx -W -b html generated/docs OUT``)."""
+"""Templates rendered once for all pages together: the docutils site's index, the Sphinx
+site's front page and configuration (``python -m sphinx -W -b html generated/docs OUT``), and
+the conformance statement of the AE that serves every page."""
+SITE_HTML = {"docs/conformance.html": "conformance.rst.j2"}
+"""HTML that docutils writes from a site template's RST: path -> that template."""
 
 
 def runtime_files() -> dict[str, Path]:
@@ -96,7 +101,12 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         uri=embedded_uri,
     )
     env.globals.update(
-        pyfit=pyfit, pytuple=pytuple, pyargs=pyargs, pydef=pydef, grid_table=grid_table
+        pyfit=pyfit,
+        pytuple=pytuple,
+        pyargs=pyargs,
+        pydef=pydef,
+        grid_table=grid_table,
+        simple_table=simple_table,
     )
     return env
 
@@ -145,7 +155,8 @@ def render(
 
     Page modules, the runtime (``runtime_files``, copied; every other ``*.py.j2``, rendered once
     under its own name), ``py.typed``, and the docs: RST per page, docutils HTML5 built from that
-    RST, an index, and the Sphinx site's ``index.rst`` and ``conf.py``.
+    RST, an index, the Sphinx site's ``index.rst`` and ``conf.py``, and the conformance statement
+    of the AE that serves them all (RST, and HTML from it).
     black and the HTML writer, most of the cost, run in worker processes for many pages, and
     their results are cached per user (``_ResultCache``), so unchanged outputs cost neither again.
     ``pages`` may be read lazily (``cli.load``): each page's jobs go to the workers before the
@@ -185,6 +196,7 @@ def _render_all(
             "py.typed": "servicegen",
             MANIFEST: "servicegen",
             **{target: template for template, target in SITE_TEMPLATES.items()},
+            **SITE_HTML,
             **{target: template for template, target in runtime.items()},
             **{target: f"runtime/{source.name}" for target, source in copied.items()},
         }
@@ -206,8 +218,11 @@ def _render_all(
     if problems:
         raise SpecError.of(sorted(problems, key=lambda p: (p.path, p.line)))
     views.sort(key=lambda view: view["page"].stem)
+    site = {"pages": views, "conformance": conformance_view(views)}
     for template, target in SITE_TEMPLATES.items():
-        outputs[target] = _render_one(env, template, {"pages": views}, target, finisher)
+        outputs[target] = _render_one(env, template, site, target, finisher)
+    for html, template in SITE_HTML.items():
+        finisher.submit(html, "html", outputs[SITE_TEMPLATES[template]], template)
     for template, target in runtime.items():
         outputs[target] = _render_one(env, template, {"pages": views}, target, finisher)
     for target, source in copied.items():
@@ -231,7 +246,8 @@ def _render_page(
     for template, path in targets.items():
         outputs[path] = _render_one(env, template, context, path, finisher)
     html = PAGE_HTML.format(stem=page.stem)
-    finisher.submit(html, "html", outputs[PAGE_TEMPLATES["page.rst.j2"].format(stem=page.stem)], "")
+    rst = outputs[PAGE_TEMPLATES["page.rst.j2"].format(stem=page.stem)]
+    finisher.submit(html, "html", rst, "page.rst.j2")
     return context
 
 

@@ -42,18 +42,27 @@ class Role:
     @property
     def summary(self) -> str:
         """The handler docstring's line for this code: which code, and when it is sent."""
+        return f"{self.label}: {self.behaviour}"
+
+    @property
+    def label(self) -> str:
+        """Which code: the member, its code or range and category, or a general code the
+        page's tables lack (RST; the first half of ``summary``)."""
         if self.status is None:
-            what = f"0x{self.code:04X} ({_GENERAL[self.name][1]}, not in the page's tables)"
-        else:
-            label = self.status.category.value
-            known = annex_c_class(self.code)
-            if known is not None and known is not self.status.category:
-                label += f" on the page, {known.value} in PS3.7 Annex C"
-            codes = f"0x{self.status.first:04X}"
-            if self.status.is_range:
-                codes += f"-0x{self.status.last:04X}"
-            what = f"``{self.expression}`` ({codes}, {label})"
-        return f"{what}: {_ROLE_DOCS[self.name]}"
+            return f"0x{self.code:04X} ({_GENERAL[self.name][1]}, not in the page's tables)"
+        category = self.status.category.value
+        known = annex_c_class(self.code)
+        if known is not None and known is not self.status.category:
+            category += f" on the page, {known.value} in PS3.7 Annex C"
+        codes = f"0x{self.status.first:04X}"
+        if self.status.is_range:
+            codes += f"-0x{self.status.last:04X}"
+        return f"``{self.expression}`` ({codes}, {category})"
+
+    @property
+    def behaviour(self) -> str:
+        """When the code is sent (the second half of ``summary``)."""
+        return _ROLE_DOCS[self.name]
 
 
 @dataclass(frozen=True)

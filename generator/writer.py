@@ -55,9 +55,11 @@ _CACHEDIR_TAG = (
     b"# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
 """Marks the cache folder as one that backups may skip (https://bford.info/cachedir/)."""
-_TOOLS = ("black", "docutils", "jinja2", "markupsafe", "pydicom", "pytokens")
+_TOOLS = ("black", "docutils", "jinja2", "markupsafe", "pydicom", "pynetdicom", "pytokens")
 """The libraries whose code shapes the output bytes: black and the tokenizer it formats with,
-docutils, Jinja2 and markupsafe (which escapes the index), pydicom (the UID names in the docs)."""
+docutils, Jinja2 and markupsafe (which escapes the index), pydicom (the UID names in the docs),
+pynetdicom (the conformance statement's transfer syntaxes, storage classes and implementation
+identity)."""
 
 FILE, DIR, LINK, SPECIAL = "file", "dir", "symlink", "special"
 """What a path in an output tree is; a link is never followed, so a link to a folder is a link."""

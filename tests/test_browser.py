@@ -1,6 +1,6 @@
-"""The docs in a real browser: headless Chromium opens the index and the seed page from file://,
-follows every link, reports no console errors or failed loads, and draws the pages in colour at
-desktop and phone sizes.
+"""The docs in a real browser: headless Chromium opens the index, the seed page and the
+conformance statement from file://, follows every link, reports no console errors or failed
+loads, and draws the pages in colour at desktop and phone sizes, none wider than the window.
 
 Chromium is driven over the DevTools protocol on ``--remote-debugging-pipe`` (NUL-separated JSON
 on file descriptors 3 and 4), which needs only the standard library: no websocket client, no
@@ -30,7 +30,7 @@ from generator.model import Page
 from .conftest import ROOT, SEED
 
 DOCS = ROOT / "generated" / "docs"
-PAGES = (DOCS / "index.html", DOCS / f"{SEED.stem}.html")
+PAGES = (DOCS / "index.html", DOCS / f"{SEED.stem}.html", DOCS / "conformance.html")
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -255,6 +255,24 @@ def test_pages_draw_in_colour_and_fit_the_window(
     browser.navigate(f"{PAGES[1].as_uri()}#statuses")
     _, colours = png_colours(browser.screenshot())
     assert FAILURE_BADGE in colours, "no failure badge drawn at #statuses: no stylesheet?"
+    # The conformance statement's tables each sit in a container of their own, which scrolls
+    # sideways when the table is wider than the window (on a phone, the widest are), not the page.
+    for anchor in ("presentation-contexts", "conformance-sop-specific", "parameters"):
+        browser.navigate(f"{PAGES[2].as_uri()}#{anchor}")
+        png = browser.screenshot()
+        (tmp_path / f"conformance-{anchor}-{width}x{height}.png").write_bytes(png)
+        assert len(png_colours(png)[1]) >= 8, anchor
+    loose = "table.conformance:not(div.table-scroll > table)"
+    assert browser.evaluate(f"document.querySelectorAll({loose!r}).length") == 0
+    assert browser.evaluate("document.querySelectorAll('div.table-scroll').length") >= 10
+    widest = browser.evaluate(
+        "Math.max(...Array.from(document.querySelectorAll('div.table-scroll'), d => d.scrollWidth))"
+    )
+    scroll, window = browser.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert scroll <= window == width
+    assert widest > width if mobile else widest <= width
     assert browser.problems() == []
 
 

@@ -71,7 +71,7 @@ def test_quiet_drops_the_summary_and_verbose_names_pages_and_files(tmp_path: Pat
     code, stdout, stderr = servicegen(
         "generate", "--verbose", "--spec", str(spec), "--out", str(out)
     )
-    assert code == 0 and stdout == f"{out}: 1 of 18 files changed\n"
+    assert code == 0 and stdout == f"{out}: 1 of 20 files changed\n"
     assert stderr.splitlines() == [
         f"{spec / 'color_palette_service_class.rst'}: 3 SOP classes, 9 status tables",
         f"{spec / 'index.rst'}: no SOP class or status table; skipped",
@@ -87,12 +87,14 @@ def test_generate_counts_the_files_it_writes_not_its_manifest(tmp_path: Path) ->
     generate = ("generate", "-v", "--spec", str(spec), "--out", str(out))
     code, stdout, _ = servicegen(*generate)
     files = [p for p in out.rglob("*") if p.is_file() and p.name != ".servicegen-manifest"]
-    assert (code, stdout, len(files)) == (0, f"{out}: 21 of 21 files changed\n", 21)
+    assert (code, stdout, len(files)) == (0, f"{out}: 23 of 23 files changed\n", 23)
     (spec / "b.rst").unlink()
     code, stdout, stderr = servicegen(*generate)
-    assert (code, stdout) == (0, f"{out}: 3 of 18 files changed, 3 removed\n")
+    assert (code, stdout) == (0, f"{out}: 5 of 20 files changed, 3 removed\n")
     assert sorted(line for line in stderr.splitlines() if "changed" in line) == [
         f"{out}: changed __init__.py",
+        f"{out}: changed docs/conformance.html",
+        f"{out}: changed docs/conformance.rst",
         f"{out}: changed docs/index.html",
         f"{out}: changed docs/index.rst",
     ]
