@@ -302,6 +302,9 @@ def test_the_archive_command_lines_generate_serve_and_answer_dcmtk(
     assert found.returncode == 0 and answers.count("Find Response:") == 1, answers
     assert "NumberOfStudyRelatedInstances" in answers and "[2 ]" in answers, answers
     assert process.returncode == 0 and "Serving archive.query_retrieve_service_class" in log
+    # one line per request: the association's extended negotiation is none
+    requests = [line.split(" INFO ")[-1].split(" from ")[0] for line in log.splitlines()[1:-2]]
+    assert requests == ["C-FIND"], log
 
 
 def test_the_publishing_command_lines_build_the_docs(tmp_path: Path) -> None:

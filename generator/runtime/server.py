@@ -210,7 +210,10 @@ def _bound(pages: Sequence[ModuleType], backend: Any) -> list[EventHandlerType]:
             handler, args = owners.get(requested_sop_class(event), first)
             return handler(event, *args)
 
-        bound.append((event_type, _logged(event_type, dispatch)))
+        # A request logs one line; SOP Class Extended Negotiation, part of every association's
+        # set-up, is none.
+        request = event_type is not evt.EVT_SOP_EXTENDED
+        bound.append((event_type, _logged(event_type, dispatch) if request else dispatch))
     return bound
 
 
