@@ -497,12 +497,3 @@ class Index:
                 tuple(sorted(str(classes).split(","))) if classes else (),
                 None if patient_id is None else str(patient_id),
             )
-
-    def patient_counts(self, patient_ids: Iterable[str | None]) -> dict[str | None, Entity]:
-        """NumberOfPatientRelated* for the patients of a Study Root STUDY query."""
-        wanted = set(patient_ids)
-        counts = {}
-        for entity in self.entities("PATIENT", Narrowing()):
-            if entity.patient_id in wanted:
-                counts[entity.patient_id] = entity
-        return counts
