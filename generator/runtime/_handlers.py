@@ -390,6 +390,7 @@ class _Destination:
     def _opened(self, event: Event) -> None:
         self.association = event.assoc
         _no_delay(event)
+        _responses_for_the_sender(event.assoc)
 
     def _received(self, event: Event) -> None:
         command = getattr(event.message, "command_set", None)
@@ -525,6 +526,23 @@ def c_move(event: Event, backend: Any, roles: Roles) -> Iterator[Any]:
     }
     yield (*address, options)
     yield from _count_and_send(event, instances, roles, destination)
+
+
+def _responses_for_the_sender(association: Any) -> None:
+    """Keep a C-MOVE sub-association's C-STORE responses for ``send_c_store``, which waits for
+    them. pynetdicom 3.0's requestor reactor also polls for messages (non-blocking) and pauses
+    only around each send, through a flag that can be stale for an instant: a destination that
+    answers within that instant (DCMTK's storescp over TCP_NODELAY does) loses its response to
+    the reactor, which drops it as unexpected, and the sub-operation waits out the DIMSE
+    timeout. On this association, which only ever receives responses, the reactor's
+    non-blocking poll therefore gets nothing."""
+    dimse = association.dimse
+    take = dimse.get_msg
+
+    def get_msg(block: bool = False) -> Any:
+        return take(block=True) if block else (None, None)
+
+    dimse.get_msg = get_msg
 
 
 def _no_delay(event: Event) -> None:
