@@ -15,7 +15,7 @@ Nothing here is written down a second time; each fact is read from where it is d
 - transfer syntaxes from pynetdicom's ``ALL_TRANSFER_SYNTAXES`` (as ``configure`` gives them),
   their names from pydicom;
 - query levels and keys from ``_levels.MODELS``, matching types from ``_matching``'s VR sets;
-- which page answers a request by ``server._bound``'s rule (``_owner``).
+- which page answers a request by ``server._bound``'s rule (``_Owners``).
 
 The statement must say what the relational-query negotiation of the hierarchical C-FIND models
 is in one place: ``RELATIONAL``.
@@ -336,15 +336,23 @@ def supported_contexts(pages: _Served) -> list[Any]:
     return recorder.supported_contexts
 
 
-def _owner(pages: _Served, uid: str, dimse: Dimse) -> Page | None:
-    """The page whose handler answers a ``dimse`` request of ``uid``, as ``server._bound``
-    dispatches: the first page with the service that lists the SOP class, else the first page
-    with the service at all, else none (pynetdicom's default handler)."""
-    having = [page for page, services in pages if any(s.dimse is dimse for s in services)]
-    for page in having:
-        if any(sop.uid == uid for sop in page.sop_classes):
-            return page
-    return having[0] if having else None
+class _Owners:
+    """Which page's handler answers a request, as ``server._bound`` dispatches: per DIMSE
+    service, the first page with the service that lists the SOP class, else the first page with
+    the service at all, else none (pynetdicom's default handler). Indexed once, so asking costs
+    a lookup whatever the number of pages."""
+
+    def __init__(self, pages: _Served) -> None:
+        self._first: dict[Dimse, Page] = {}
+        self._by_uid: dict[tuple[Dimse, str], Page] = {}
+        for page, services in pages:
+            for service in services:
+                self._first.setdefault(service.dimse, page)
+                for sop in page.sop_classes:
+                    self._by_uid.setdefault((service.dimse, sop.uid), page)
+
+    def __call__(self, uid: str, dimse: Dimse) -> Page | None:
+        return self._by_uid.get((dimse, uid), self._first.get(dimse))
 
 
 def _matching(vr: str) -> str:
@@ -448,6 +456,7 @@ class _AE:
         from generator.runtime import _handlers, _levels
 
         self.pages = pages
+        self.owner = _Owners(pages)
         self.contexts = {str(cx.abstract_syntax): cx for cx in supported_contexts(pages)}
         self.services = {service.dimse for _, services in pages for service in services}
         self.listed = {sop.uid for page, _ in pages for sop in page.sop_classes}
@@ -551,9 +560,7 @@ def _handling(ae: _AE, page: Page, service: Service, models: Sequence[ModelView]
 
     dimse = service.dimse
     answered = tuple(
-        sop
-        for sop in page.sop_classes
-        if dimse in sop.dimse and _owner(ae.pages, sop.uid, dimse) is page
+        sop for sop in page.sop_classes if dimse in sop.dimse and ae.owner(sop.uid, dimse) is page
     )
     matching: tuple[Matched, ...] = ()
     if dimse is Dimse.C_FIND:
@@ -593,7 +600,7 @@ def _section(
     elsewhere = []
     for sop in page.sop_classes:
         for dimse in sop.dimse:
-            owner = _owner(ae.pages, sop.uid, dimse)
+            owner = ae.owner(sop.uid, dimse)
             if owner is not page:
                 elsewhere.append(Elsewhere(sop.keyword, dimse, owner.stem if owner else ""))
     return PageSection(
