@@ -499,14 +499,31 @@ def _header(table: nodes.table) -> list[str]:
     return []
 
 
-def _table_line(table: nodes.table) -> int:
-    """The line of ``table``'s top border. docutils 0.23 records it; 0.22 leaves it unset, so
-    it is the line above the table's first text (its first row's), and servicegen reads the
-    same line whichever docutils it runs with."""
+_TABLE_DIRECTIVE = re.compile(r"\s*\.\.\s+[\w-]*table::")
+
+
+def _table_line(table: nodes.table, lines: Sequence[str] = ()) -> int:
+    """The line of ``table``'s top border. docutils 0.23 records it; 0.22 leaves it unset (and
+    numbers a cell's paragraphs from a line further down), so there it is the first line of the
+    block of non-blank lines that holds the table's first text, and servicegen reads the same
+    line whichever docutils it runs with."""
     if table.line:
         return int(table.line)
-    lines = [p.line for p in table.findall(nodes.paragraph) if p.line]
-    return max(1, min(lines) - 1) if lines else 1
+    found = [p.line for p in table.findall(nodes.paragraph) if p.line]
+    if not found:
+        return 1
+    if not lines:
+        return max(1, min(found) - 1)
+    line = min(min(found), len(lines))
+    while line > 1 and lines[line - 2].strip():
+        line -= 1
+    # A table directive (list-table, csv-table): its options, then a blank line, then its rows.
+    above = line - 2
+    while above >= 1 and lines[above - 1].strip() and lines[above - 1][:1].isspace():
+        above -= 1
+    if above >= 1 and _TABLE_DIRECTIVE.match(lines[above - 1]):
+        line = above
+    return line
 
 
 def _line_of(node: nodes.Node | None) -> int:
@@ -584,12 +601,14 @@ class _PageReader:
         # Per DIMSE service, the range row covering each code, over all its tables so far.
         self.ranges: dict[Dimse, dict[int, Status]] = {}
         self.description_links: list[Link] = []
+        self.lines: Sequence[str] = ()
 
     def problem(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.source, line, message))
 
     def read(self, document: nodes.document, lines: Sequence[str]) -> Page:
         """The page; ``lines`` are the source's lines as docutils counts them."""
+        self.lines = lines
         self.check_links(document)
         title = ""
         for section in document.findall(nodes.section):
@@ -739,11 +758,15 @@ class _PageReader:
     def read_status_table(self, table: nodes.table) -> None:
         title = _section_title(table)
         if not title:
-            self.problem(_table_line(table), "a status table needs a section title of its own")
+            self.problem(
+                _table_line(table, self.lines), "a status table needs a section title of its own"
+            )
             return
         dimse = _dimse_in(title) or self.previous_dimse()
         if dimse is None:
-            self.problem(_table_line(table), f"cannot tell which DIMSE service {title!r} is for")
+            self.problem(
+                _table_line(table, self.lines), f"cannot tell which DIMSE service {title!r} is for"
+            )
             return
         if title.lower().startswith("pynetdicom"):
             scope = Scope.IMPLEMENTATION
@@ -776,7 +799,9 @@ class _PageReader:
                 row.line, f"{code_text(status)} {what} {code_text(other)} (line {other.line})"
             )
         self.check_ranges(dimse, statuses)
-        self.tables.append(StatusTable(dimse, scope, title, tuple(statuses), _table_line(table)))
+        self.tables.append(
+            StatusTable(dimse, scope, title, tuple(statuses), _table_line(table, self.lines))
+        )
 
     def check_ranges(self, dimse: Dimse, statuses: list[Status]) -> None:
         """Refuse a range that overlaps a range of an earlier table of the service without
