@@ -22,7 +22,7 @@ import os
 import sqlite3
 import struct
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_data_element
 from pydicom.tag import BaseTag, Tag
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 from ._archive import OWN_PREFIX, READ_ERRORS, files, raw_elements, read_header
 from ._levels import PATIENT_KEYS, SERIES_KEYS, STUDY_KEYS
@@ -92,8 +93,10 @@ matched, and of two files with one SOPInstanceUID the later path wins."""
 _HEAD = struct.Struct("<I2sBI")
 """A record's element: tag, VR (two NULs when the file left it implicit), flags, value length."""
 _IMPLICIT, _LITTLE, _WHOLE = 1, 2, 4
-"""Flags: the value's encoding as read from the file, or a whole Explicit VR Little Endian
-element (for one pydicom had already decoded, such as a sequence of undefined length)."""
+"""Flags: the value's encoding (as read from the file, or Explicit VR Little Endian for an
+element pydicom had already decoded), or a whole Explicit VR Little Endian element for a
+sequence pydicom had already decoded or one of undefined length: decoding the others costs
+no parse of their own."""
 
 
 def encode(elements: Mapping[int, Any], tags: Iterable[int] | None = None) -> bytes:
@@ -126,7 +129,13 @@ def encode(elements: Mapping[int, Any], tags: Iterable[int] | None = None) -> by
         whole = stream.getvalue()
         if len(whole) > _MAX_LENGTH:
             continue
-        parts += [_HEAD.pack(tag, b"\0\0", _WHOLE, len(whole)), whole]
+        vr = whole[4:6]
+        long_form = vr.decode("ascii", "replace") in EXPLICIT_VR_LENGTH_32
+        if vr == b"SQ" or (long_form and whole[8:12] == b"\xff\xff\xff\xff"):
+            parts += [_HEAD.pack(tag, b"\0\0", _WHOLE, len(whole)), whole]
+            continue
+        value = whole[12:] if long_form else whole[8:]  # the value alone, as a file holds it
+        parts += [_HEAD.pack(tag, vr, _LITTLE, len(value)), value]
     return b"".join(parts)
 
 
@@ -139,26 +148,29 @@ def _length(element: DataElement) -> int:
     return len(value) if isinstance(value, (bytes, bytearray)) else 0
 
 
-def decode(*blobs: bytes | None) -> Dataset:
-    """The dataset the records ``blobs`` hold together, values still undecoded (pydicom decodes
-    one when it is read, with the records' Specific Character Set). Built as one dict handed to
-    Dataset, which costs far less than setting elements one by one; a damaged record adds
-    nothing."""
+def decode(*blobs: bytes | None, tags: Container[int] | None = None) -> Dataset:
+    """The dataset the records ``blobs`` hold together (only its ``tags``, when given), values
+    still undecoded (pydicom decodes one when it is read, with the records' Specific Character
+    Set). Built as one dict handed to Dataset, which costs far less than setting elements one
+    by one; a damaged record adds nothing."""
     elements: dict[BaseTag, Any] = {}
     for blob in blobs:
         try:
-            elements.update(_elements(blob or b""))
+            elements.update(_elements(blob or b"", tags))
         except READ_ERRORS:
             LOGGER.warning("an index record could not be read; it is left out")
     return Dataset(elements)
 
 
-def _elements(blob: bytes) -> dict[BaseTag, Any]:
+def _elements(blob: bytes, tags: Container[int] | None) -> dict[BaseTag, Any]:
     found: dict[BaseTag, Any] = {}
     offset, end = 0, len(blob)
     while offset < end:
         tag, vr, flags, length = _HEAD.unpack_from(blob, offset)
         offset += _HEAD.size
+        if tags is not None and tag not in tags:
+            offset += length
+            continue
         value = blob[offset : offset + length]
         offset += length
         if flags & _WHOLE:
@@ -456,8 +468,11 @@ class Index:
         finally:
             db.close()
 
-    def headers(self, narrowing: Narrowing) -> Iterator[tuple[Dataset, Stored]]:
-        """Each live instance's header and file, in path order."""
+    def headers(
+        self, narrowing: Narrowing, tags: Container[int] | None = None
+    ) -> Iterator[tuple[Dataset, Stored]]:
+        """Each live instance's header (only its ``tags``, when given) and file, in path
+        order."""
         where, parameters = narrowing.sql()
         sql = (
             "SELECT header, path, uid, sop_class, transfer_syntax FROM files"
@@ -472,7 +487,7 @@ class Index:
                 str(sop_class or ""),
                 None if syntax is None else str(syntax),
             )
-            yield decode(header), stored  # type: ignore[arg-type]
+            yield decode(header, tags=tags), stored  # type: ignore[arg-type]
 
     def entities(self, level: str, narrowing: Narrowing) -> Iterator[Entity]:
         """The entities at ``level`` (PATIENT, STUDY or SERIES) that have a live instance, in

@@ -462,6 +462,14 @@ class CompiledIdentifier:
             if item is not None:
                 self._items[key.tag] = item
 
+    @property
+    def reads(self) -> frozenset[int]:
+        """The tags of an instance that matching and :meth:`response` read: an instance
+        holding only these gives the same answers."""
+        return frozenset(
+            [*(int(key.tag) for key in self.keys), _SOP_INSTANCE_UID, _SPECIFIC_CHARACTER_SET]
+        )
+
     def __call__(self, instance: Dataset) -> bool:
         """Tell whether ``instance`` satisfies every key."""
         return all(tag in instance and test(instance[tag]) for tag, test in self.tests)

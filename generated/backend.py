@@ -24,7 +24,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from ._archive import UID_TEXT, read_instance, with_transfer_syntax, write_durably
+from ._archive import UID_TEXT, read_instance, read_stored, with_transfer_syntax, write_durably
 from ._index import Entity, Index, Narrowing, Stored, decode
 from ._levels import PATIENT_COUNTS, Query
 from ._matching import (
@@ -72,7 +72,7 @@ class Instances(Sequence[Dataset]):
         if isinstance(index, slice):
             return Instances(self._stored[index])
         stored = self._stored[index]
-        dataset = read_instance(stored.path)
+        dataset = read_stored(stored.path)
         if dataset is None or sop_instance_uid(dataset) != stored.uid:
             raise OSError(f"{stored.path}: no longer holds instance {stored.uid}")
         return with_transfer_syntax(dataset)
@@ -185,7 +185,7 @@ class FolderBackend:
         if query is None or query.level.name == "IMAGE":
             return (
                 compiled.response(header)
-                for header, _stored in self._index.headers(narrowing)
+                for header, _stored in self._index.headers(narrowing, compiled.reads)
                 if compiled(header)
             )
         return self._entities(compiled, narrowing, query, identifier)
@@ -215,7 +215,7 @@ class FolderBackend:
         return Instances(
             [
                 stored
-                for header, stored in self._index.headers(Narrowing.of(identifier))
+                for header, stored in self._index.headers(Narrowing.of(identifier), compiled.reads)
                 if compiled(header)
             ]
         )

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmwrite
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
+from generated import _index
+from generated._archive import read_header
 from generated.backend import (
     FolderBackend,
     is_universal,
@@ -446,6 +449,29 @@ def test_retrieve_returns_full_instances(folder: Path) -> None:
     assert [str(ds.SOPInstanceUID) for ds in found] == ["1.1", "1.3"]
     assert len(found) == 2
     assert found[0].Rows == 512
+
+
+def test_an_index_record_decodes_as_read_and_only_the_tags_asked_for(tmp_path: Path) -> None:
+    """A record keeps each value's bytes, those pydicom decoded while reading the file (Specific
+    Character Set) included, so decoding one parses no element of its own but a sequence; a
+    query decodes only the elements it reads."""
+    ds = instance("1.2.3.4", SpecificCharacterSet="ISO_IR 100", PatientName="Müller^Jürgen")
+    ds.ReferencedStudySequence = [Dataset()]
+    ds.ReferencedStudySequence[0].ReferencedSOPInstanceUID = "1.2.3"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.save_as(tmp_path / "a.dcm", enforce_file_format=True)
+    read = read_header(tmp_path / "a.dcm")
+    assert read is not None
+    record = _index.encode(read[1])
+    whole = _index.decode(record)
+    assert isinstance(whole.get_item(0x00080005), RawDataElement)  # before a value is read
+    assert whole.PatientName == "Müller^Jürgen"
+    assert whole.ReferencedStudySequence[0].ReferencedSOPInstanceUID == "1.2.3"
+    assert whole.SpecificCharacterSet == "ISO_IR 100"
+    only = _index.decode(record, tags={0x00100010, 0x00080005})
+    assert sorted(only.keys()) == [0x00080005, 0x00100010]
+    assert only.PatientName == "Müller^Jürgen"
 
 
 def test_destination_lookup_strips_spaces(tmp_path: Path) -> None:

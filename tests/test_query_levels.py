@@ -12,6 +12,7 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from io import BytesIO
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -27,6 +28,8 @@ from pydicom.uid import (
 )
 from pynetdicom import AE, build_role, evt
 from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dsutils import split_dataset
 from pynetdicom.events import Event
 from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
@@ -125,6 +128,8 @@ class Peer:
         self.port = port
         self.ae = AE("PEER")
         self.received: list[Dataset] = []
+        self.received_bytes: dict[str, bytes] = {}
+        """Each received instance's data set as it came, by SOP Instance UID."""
         for uid in (
             PatientRootQueryRetrieveInformationModelFind,
             StudyRootQueryRetrieveInformationModelFind,
@@ -162,6 +167,9 @@ class Peer:
         dataset = event.dataset
         dataset.file_meta = event.file_meta
         self.received.append(dataset)
+        request = event.request
+        assert isinstance(request, C_STORE) and isinstance(request.DataSet, BytesIO)
+        self.received_bytes[str(dataset.SOPInstanceUID)] = request.DataSet.getvalue()
         return 0x0000
 
     def find(self, model: str = "S", **keys: Any) -> tuple[list[Dataset], list[int]]:
@@ -388,13 +396,20 @@ def test_an_identifier_shorter_than_it_claims_is_unable_to_process(
 def test_c_get_sends_each_file_in_the_transfer_syntax_it_is_kept_in(
     start: Callable[..., int], connect: Callable[..., Peer], folder: Path
 ) -> None:
-    """Offered a context per transfer syntax, the peer gets every instance as it is kept; offered
-    one context of several, it gets the one the archive prefers, Explicit VR Little Endian."""
-    port = start(folder)
+    """Offered a context per transfer syntax, the peer gets every instance as it is kept, its
+    data set byte for byte as the file holds it (a value pydicom would write back shorter, with
+    its padding trimmed, included); offered one context of several, it gets the one the archive
+    prefers, Explicit VR Little Endian."""
     identifier = Dataset()
     identifier.QueryRetrieveLevel = "SERIES"
     identifier.StudyInstanceUID = "1.2.826.0.1.3680043.10.0.0"
     identifier.SeriesInstanceUID = "1.2.826.0.1.3680043.10.0.0.0"
+    files = sorted(folder.glob(f"{identifier.SeriesInstanceUID}.*.dcm"))
+    explicit = next(path for path in files if not dcmread(path).original_encoding[0])
+    padded = dcmread(explicit)
+    padded.InstitutionName = "Loopback    "  # read back as "Loopback", written so: 8 bytes
+    padded.save_as(explicit, enforce_file_format=True)
+    port = start(folder)
     kept = {
         str(ds.SOPInstanceUID): ds.file_meta.TransferSyntaxUID
         for ds in map(dcmread, folder.glob(f"{identifier.SeriesInstanceUID}.*.dcm"))
@@ -406,6 +421,11 @@ def test_c_get_sends_each_file_in_the_transfer_syntax_it_is_kept_in(
         assert int(responses[-1][0].Status) == 0x0000
         sent = {str(ds.SOPInstanceUID): ds.file_meta.TransferSyntaxUID for ds in peer.received}
         assert sent == expected
+        for path in files:
+            uid = str(dcmread(path).SOPInstanceUID)
+            if sent[uid] == kept[uid]:
+                assert peer.received_bytes[uid] == path.read_bytes()[split_dataset(path)[1] :]
+        assert peer.received_bytes[str(padded.SOPInstanceUID)].count(b"Loopback    ") == 1
 
 
 def test_c_move_stops_once_the_destination_goes_away(

@@ -161,6 +161,17 @@ def _valid(dataset: Dataset) -> bool:
         return False
 
 
+def read_stored(path: Path) -> Dataset | None:
+    """Read an indexed instance to send it, or None when it no longer parses.
+
+    Its values are left undecoded: they were checked when the file was indexed, and pydicom
+    writes undecoded values out as the file holds them, so an instance sent in the transfer
+    syntax it is kept in costs no decoding or encoding of its values (a changed file is
+    caught by the caller's SOP Instance UID check; a value that no longer encodes fails its
+    sub-operation)."""
+    return _parse(path, header_only=False)
+
+
 def read_instance(path: Path) -> Dataset | None:
     """Read one composite instance, or None for anything else.
 
