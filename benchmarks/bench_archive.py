@@ -1,6 +1,6 @@
 """The served archive against DCMTK's ``dcmqrscp`` and pynetdicom's ``qrscp``, on the same files.
 
-One run starts the three SCPs one after another on 127.0.0.1, each over the same synthetic CT
+One run starts the SCPs one after another on 127.0.0.1, each over the same synthetic CT
 archive (10,000 instances: 100 studies of one 100-image series, 20 patients), and measures them
 with the same client, so every figure in a row is comparable:
 
@@ -12,6 +12,12 @@ with the same client, so every figure in a row is comparable:
   same folder (the first start, which may build an index, is shown apart);
 - memory: VmRSS and VmHWM of the server process after start-up and after the C-FINDs, on the
   archive and on one ``--scale`` times its size, so whether memory grows with the archive shows.
+
+A fourth column, ``floor``, is pynetdicom answering the same requests from memory
+(``pynetdicom_floor.py``: the first request of each kind, untimed, is answered by the generated
+package's backend and kept): what pynetdicom alone costs for each exchange, the bound below
+which no server built on it goes. Its ``floor/best`` ratio says how much of the goal pynetdicom
+leaves reachable; the floor is measured, never a contender in ``best``.
 
 Requests are DCMTK's ``findscu`` and ``movescu``, one process per request as a user runs them,
 timed from start to exit: the ``echoscu`` row (start, association, C-ECHO, release) is the part
@@ -70,9 +76,9 @@ PACKAGE = "benchmark_archive"
 DCMTK = Path("/usr/bin")
 """DCMTK's tools, by absolute path: pynetdicom installs same-named scripts (``findscu``,
 ``storescp``, ...) into the virtual environment, first on PATH."""
-OURS, DCMQRSCP, QRSCP = "servicegen", "dcmqrscp", "qrscp"
+OURS, DCMQRSCP, QRSCP, FLOOR = "servicegen", "dcmqrscp", "qrscp", "floor"
 REFERENCES = (DCMQRSCP, QRSCP)
-AE_TITLES = {OURS: "SERVICEGEN", DCMQRSCP: "DCMQRSCP", QRSCP: "QRSCP"}
+AE_TITLES = {OURS: "SERVICEGEN", DCMQRSCP: "DCMQRSCP", QRSCP: "QRSCP", FLOOR: "FLOOR"}
 DESTINATION = "STORESCP"
 """The C-MOVE destination's AE title: DCMTK's storescp, which every server knows by it."""
 ARCHIVE_FORMAT = 1
@@ -539,6 +545,24 @@ AETable END
 """
 
 
+class Floor(Server):
+    """pynetdicom answering from memory (``pynetdicom_floor.py``): what pynetdicom alone costs
+    for each request, the bound below which no server built on it can go."""
+
+    name = FLOOR
+
+    def command(self, setting: Setting, layout: Layout, archive: Path, port: int) -> list[str]:
+        return [
+            sys.executable, str(Path(__file__).with_name("pynetdicom_floor.py")), PACKAGE,
+            str(archive), "--port", str(port), "--ae-title", AE_TITLES[FLOOR],
+            "--destination", f"{DESTINATION}={LOOPBACK}:{setting.destination_port}",
+        ]  # fmt: skip
+
+    def cwd(self, setting: Setting) -> Path | None:
+        assert setting.package is not None
+        return setting.package.parent
+
+
 class Dcmqrscp(Server):
     """DCMTK's archive over hard links to the archive's files in its storage area.
 
@@ -789,7 +813,7 @@ def run(args: argparse.Namespace, work: Path) -> Run:
     layout.check()
     result = Run([layout] + ([layout.scaled(args.scale)] if args.scale > 1 else []))
     ready: list[Server] = []
-    servers: list[Server] = [Ours(), Dcmqrscp(), Qrscp()]
+    servers: list[Server] = [Ours(), Dcmqrscp(), Qrscp(), Floor()]
     for server in servers:
         reason = server.missing()
         if reason:
@@ -828,6 +852,8 @@ def run(args: argparse.Namespace, work: Path) -> Run:
         for server in ready:
             for each, archive in archives.items():
                 timed = each == layout
+                if server.name == FLOOR and not timed:
+                    continue  # it holds answers in memory: its memory on a larger archive says nothing
                 print(f"measuring {server.name} on {each.instances:,} instances ...", end="")
                 sys.stdout.flush()
                 began = time.monotonic()
@@ -884,21 +910,21 @@ def mebibytes(kib: int) -> str:
     return f"{kib / 1024:,.1f}"
 
 
-NAMES = (OURS, *REFERENCES)
+NAMES = (OURS, *REFERENCES, FLOOR)
 WIDTH = 36
 
 
-def ratio(values: dict[str, float], correct: dict[str, bool]) -> str:
-    """Ours over the faster reference that answered right (over the faster of all, marked ?,
-    when none did)."""
+def ratio(values: dict[str, float], correct: dict[str, bool], name: str = OURS) -> str:
+    """``name``'s figure over the faster reference that answered right (over the faster of all,
+    marked ?, when none did)."""
     references = [name for name in REFERENCES if name in values and correct.get(name, True)]
     unsure = not references
     if unsure:
         references = [name for name in REFERENCES if name in values]
     best = min((values[name] for name in references), default=0.0)
-    if OURS not in values or best <= 0:
+    if name not in values or best <= 0:
         return "-"
-    return f"{values[OURS] / best:.2f}x" + ("?" if unsure else "")
+    return f"{values[name] / best:.2f}x" + ("?" if unsure else "")
 
 
 def row(label: str, values: dict[str, float], correct: dict[str, bool], goal: str) -> None:
@@ -906,7 +932,8 @@ def row(label: str, values: dict[str, float], correct: dict[str, bool], goal: st
         f"{milliseconds(values.get(name)) + ('' if correct.get(name, True) else ' !'):>16}"
         for name in NAMES
     )
-    print(f"{label:{WIDTH}}{cells}{ratio(values, correct):>11}  {goal}")
+    floor = ratio(values, correct, FLOOR)
+    print(f"{label:{WIDTH}}{cells}{ratio(values, correct):>11}{floor:>12}  {goal}")
 
 
 def report(result: Run, args: argparse.Namespace) -> list[str]:
@@ -924,7 +951,11 @@ def report(result: Run, args: argparse.Namespace) -> list[str]:
         f"medians of {args.repeat} requests (DCMTK findscu/movescu, wall time) and "
         f"{args.starts} warm starts; load average {' -> '.join(f'{l[0]:.1f}' for l in result.load)}"
     )
-    header = f"{'':{WIDTH}}" + "".join(f"{name:>16}" for name in NAMES) + f"{'ours/best':>11}  goal"
+    header = (
+        f"{'':{WIDTH}}"
+        + "".join(f"{name:>16}" for name in NAMES)
+        + f"{'ours/best':>11}{'floor/best':>12}  goal"
+    )
     print(header)
     print("-" * len(header))
     labels = {
