@@ -367,21 +367,36 @@ class Index:
             return self._refresh()
 
     def _refresh(self) -> tuple[int, int]:
-        on_disk = dict(files(self.folder))
+        # The folder's listing goes into a temporary table and is compared there, so that a
+        # start holds no list of the archive's files in memory, only of those to read.
         with self._lock:
-            known = {
-                bytes(path): (mtime, size)
-                for path, mtime, size in self._db.execute("SELECT path, mtime_ns, size FROM files")
-            }
-            gone = [(path,) for path in known.keys() - on_disk.keys()]
-            changed = [path for path, stat in on_disk.items() if known.get(path) != stat]
-            with self._db:
-                self._db.executemany("DELETE FROM files WHERE path = ?", gone)
-                for relative in sorted(changed, key=_sortkey):
-                    read = read_header(self.folder / os.fsdecode(relative))
-                    self._put(relative, on_disk[relative], *(read or (None, None)))
-                if gone or changed:
-                    self._shadow()
+            db = self._db
+            db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS seen"
+                " (path BLOB NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL)"
+            )
+            try:
+                with db:
+                    db.execute("DELETE FROM temp.seen")
+                    db.executemany(
+                        "INSERT INTO temp.seen VALUES (?, ?, ?)",
+                        ((path, *stat) for path, stat in files(self.folder)),
+                    )
+                    changed = db.execute(
+                        "SELECT seen.path, seen.mtime_ns, seen.size FROM temp.seen LEFT JOIN"
+                        " files ON files.path = seen.path WHERE files.path IS NULL OR"
+                        " files.mtime_ns != seen.mtime_ns OR files.size != seen.size"
+                    ).fetchall()
+                    gone = db.execute(
+                        "DELETE FROM files WHERE path NOT IN (SELECT path FROM temp.seen)"
+                    ).rowcount
+                    for relative, mtime, size in sorted(changed, key=lambda row: _sortkey(row[0])):
+                        read = read_header(self.folder / os.fsdecode(relative))
+                        self._put(relative, (mtime, size), *(read or (None, None)))
+                    if gone or changed:
+                        self._shadow()
+            finally:
+                db.execute("DROP TABLE IF EXISTS temp.seen")
             if changed:
                 LOGGER.debug("%s: indexed %d new or changed files", self.folder, len(changed))
             return self.counts()

@@ -552,3 +552,9 @@ def test_an_index_row_naming_a_file_outside_the_folder_is_never_served(
     responses = peer.retrieve(identifier, StudyRootQueryRetrieveInformationModelGet)
     assert int(responses[-1][0].Status) == 0x0000
     assert [str(ds.PatientName) for ds in peer.received] == ["Doe^Jane"]
+    with sqlite3.connect(folder / INDEX) as db:  # and one whose path is text, not bytes
+        db.execute("INSERT INTO files (path, sortkey, mtime_ns, size) VALUES ('x.dcm', 'x', 0, 0)")
+    start(folder)  # a restart forgets every row that names no file in the folder
+    with sqlite3.connect(folder / INDEX) as db:
+        planted = "SELECT count(*) FROM files WHERE path IN (?, 'x.dcm')"
+        assert db.execute(planted, (b"../outside.dcm",)).fetchone()[0] == 0
