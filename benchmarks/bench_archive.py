@@ -914,17 +914,17 @@ NAMES = (OURS, *REFERENCES, FLOOR)
 WIDTH = 36
 
 
-def ratio(values: dict[str, float], correct: dict[str, bool], name: str = OURS) -> str:
-    """``name``'s figure over the faster reference that answered right (over the faster of all,
-    marked ?, when none did)."""
+def ratio(values: dict[str, float], correct: dict[str, bool], server: str = OURS) -> str:
+    """``server``'s figure over the faster reference that answered right (over the faster of
+    all, marked ?, when none did)."""
     references = [name for name in REFERENCES if name in values and correct.get(name, True)]
     unsure = not references
     if unsure:
         references = [name for name in REFERENCES if name in values]
     best = min((values[name] for name in references), default=0.0)
-    if name not in values or best <= 0:
+    if server not in values or best <= 0:
         return "-"
-    return f"{values[name] / best:.2f}x" + ("?" if unsure else "")
+    return f"{values[server] / best:.2f}x" + ("?" if unsure else "")
 
 
 def row(label: str, values: dict[str, float], correct: dict[str, bool], goal: str) -> None:
