@@ -396,10 +396,10 @@ def test_an_identifier_shorter_than_it_claims_is_unable_to_process(
 def test_c_get_sends_each_file_in_the_transfer_syntax_it_is_kept_in(
     start: Callable[..., int], connect: Callable[..., Peer], folder: Path
 ) -> None:
-    """Offered a context per transfer syntax, the peer gets every instance as it is kept, its
-    data set byte for byte as the file holds it (a value pydicom would write back shorter, with
-    its padding trimmed, included); offered one context of several, it gets the one the archive
-    prefers, Explicit VR Little Endian."""
+    """Offered a context per transfer syntax, the peer gets every instance as it is kept, each
+    value as the file holds it (so these files' data sets byte for byte, a value pydicom would
+    write back shorter, its padding trimmed, included); offered one context of several, it gets
+    the one the archive prefers, Explicit VR Little Endian."""
     identifier = Dataset()
     identifier.QueryRetrieveLevel = "SERIES"
     identifier.StudyInstanceUID = "1.2.826.0.1.3680043.10.0.0"
