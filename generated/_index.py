@@ -385,7 +385,7 @@ class Index:
                     changed = db.execute(
                         "SELECT seen.path, seen.mtime_ns, seen.size FROM temp.seen LEFT JOIN"
                         " files ON files.path = seen.path WHERE files.path IS NULL OR"
-                        " files.mtime_ns != seen.mtime_ns OR files.size != seen.size"
+                        " files.mtime_ns IS NOT seen.mtime_ns OR files.size IS NOT seen.size"
                     ).fetchall()
                     gone = db.execute(
                         "DELETE FROM files WHERE path NOT IN (SELECT path FROM temp.seen)"

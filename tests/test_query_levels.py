@@ -518,6 +518,23 @@ def test_the_index_rebuilds_itself_when_deleted_corrupt_or_unusable(
     assert patient_names(start(folder), connect) == ["Doe^Jane", "Roe^Richard"]
 
 
+def test_a_row_with_no_size_or_time_is_stale_and_its_file_read_again(
+    start: Callable[..., int], connect: Callable[..., Peer], folder: Path
+) -> None:
+    """An index whose table lacks the NOT NULL constraints (written by anything but servicegen)
+    may hold a row with no modification time: it never equals the file's, so the file is read
+    again rather than trusted, here making a patient whose only row was blanked reappear."""
+    everyone = ["Doe^Jane", "Doe^John", "Roe^Richard"]
+    assert patient_names(start(folder), connect) == everyone
+    with sqlite3.connect(folder / INDEX) as db:
+        db.executescript(
+            "CREATE TABLE loose AS SELECT * FROM files; DROP TABLE files;"
+            " ALTER TABLE loose RENAME TO files;"
+            " UPDATE files SET mtime_ns = NULL, size = NULL, uid = NULL WHERE patient_id = 'P3';"
+        )
+    assert patient_names(start(folder), connect) == everyone
+
+
 def test_a_link_in_place_of_the_index_is_removed_never_written_through(
     start: Callable[..., int], connect: Callable[..., Peer], folder: Path, tmp_path: Path
 ) -> None:
