@@ -164,7 +164,7 @@ class FolderBackend:
 
     def instances(self) -> Iterator[Dataset]:
         """Every instance, read from its file, in path order."""
-        for _header, stored in self._index.headers(Narrowing()):
+        for _header, stored in self._index.headers(Narrowing(), tags=()):
             dataset = read_instance(stored.path)
             if dataset is not None:
                 yield dataset
