@@ -523,7 +523,7 @@ def test_a_row_with_no_size_or_time_is_stale_and_its_file_read_again(
 ) -> None:
     """An index whose table lacks the NOT NULL constraints (written by anything but servicegen)
     may hold a row with no modification time: it never equals the file's, so the file is read
-    again rather than trusted, here making a patient whose only row was blanked reappear."""
+    again rather than trusted, here making a patient whose rows were all blanked reappear."""
     everyone = ["Doe^Jane", "Doe^John", "Roe^Richard"]
     assert patient_names(start(folder), connect) == everyone
     with sqlite3.connect(folder / INDEX) as db:
