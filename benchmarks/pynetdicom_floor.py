@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Iterator
 from typing import Any
 
-from pydicom import config as pydicom_config
 from pydicom.dataset import Dataset
-from pynetdicom import AE, _config, evt
+from pynetdicom import AE, evt
 from pynetdicom.events import Event
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelFind,
@@ -91,10 +89,7 @@ def main() -> None:
         for instance in instances:
             yield 0xFF00, instance
 
-    _config.LOG_HANDLER_LEVEL = "none"
-    _config.LOG_REQUEST_IDENTIFIERS = _config.LOG_RESPONSE_IDENTIFIERS = False
-    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
-    logging.basicConfig(level=logging.WARNING)
+    server._configure_logging()  # serve's own pynetdicom and pydicom settings
     ae = AE(args.ae_title)
     for sop_class in (
         Verification,
