@@ -64,22 +64,24 @@ def main() -> None:
 
     def on_find(event: Event) -> Iterator[tuple[int, Dataset | None]]:
         identifier = event.identifier
-        answers = found.get(key(identifier))
+        request = key(identifier)  # before the backend reads it: reading converts raw values
+        answers = found.get(request)
         if answers is None:
             answers = []
             for match in backend().find(identifier, levels.query(model, identifier)):
                 match.RetrieveAETitle = args.ae_title
                 answers.append(match)
-            found[key(identifier)] = answers
+            found[request] = answers
         for answer in answers:
             yield 0xFF00, answer
 
     def on_move(event: Event) -> Iterator[Any]:
         identifier = event.identifier
-        instances = moved.get(key(identifier))
+        request = key(identifier)
+        instances = moved.get(request)
         if instances is None:
             instances = list(backend().retrieve(identifier))
-            moved[key(identifier)] = instances
+            moved[request] = instances
         destination = handlers._Destination()
         yield host, int(port), {
             "contexts": handlers.storage_contexts(instances),
