@@ -22,6 +22,8 @@ Choices made where the standard leaves room:
 * DT offsets (&ZZXX) are honoured when both sides carry one; otherwise wall-clock values are
   compared.  TimezoneOffsetFromUTC is not applied, and DA/TM pairs are not combined into one
   datetime (that needs Extended Negotiation).
+* TimezoneOffsetFromUTC (which says what time zone the key's times are in, C.2.2.2.5) and
+  RetrieveAETitle (the SCP's to return, C.4.1.1.3.2) are never matched, only returned.
 * An SQ key with no Items, or with one Item whose keys are all universal, is universal.  An
   SQ key with more than one Item is invalid (PS3.4 allows exactly one) and raises ValueError,
   as do Items nested more than 16 deep.
@@ -61,6 +63,8 @@ __all__ = [
 _SPECIFIC_CHARACTER_SET = 0x00080005
 _QUERY_RETRIEVE_LEVEL = 0x00080052
 _SOP_INSTANCE_UID = 0x00080018
+_NEVER_MATCHED = frozenset({0x00080201, 0x00080054})
+"""TimezoneOffsetFromUTC and RetrieveAETitle: an Identifier's, but no key to match on."""
 
 # PS3.4 C.2.2.2.4 lists exactly these VRs as eligible for Wild Card Matching.
 WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
@@ -456,6 +460,8 @@ class CompiledIdentifier:
         self.tests: list[tuple[BaseTag, _Test]] = []
         self._items: dict[BaseTag, CompiledIdentifier] = {}
         for key in self.keys:
+            if depth == 0 and key.tag in _NEVER_MATCHED:
+                continue  # returned (projected), never matched
             test, item = _key_test(key, depth)
             if test is not None:
                 self.tests.append((key.tag, test))

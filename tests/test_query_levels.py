@@ -34,6 +34,7 @@ from pynetdicom.events import Event
 from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
     PatientRootQueryRetrieveInformationModelMove,
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
@@ -134,6 +135,7 @@ class Peer:
             PatientRootQueryRetrieveInformationModelFind,
             StudyRootQueryRetrieveInformationModelFind,
             StudyRootQueryRetrieveInformationModelGet,
+            PatientRootQueryRetrieveInformationModelGet,
             PatientRootQueryRetrieveInformationModelMove,
         ):
             self.ae.add_requested_context(uid)
@@ -352,6 +354,26 @@ def test_an_unsupported_key_is_returned_empty_with_ff01(
     assert [m.StudyComments for m in found] == ["", ""]
 
 
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"StudyComments": "nothing like it"},  # a key of no level: 0xFF01
+        {"TimezoneOffsetFromUTC": "+0900"},  # the zone the query's times are in
+        {"RetrieveAETitle": "ELSEWHERE"},  # the SCP's to return
+    ],
+)
+def test_a_key_the_query_does_not_match_on_never_narrows_it(
+    start: Callable[..., int], connect: Callable[..., Peer], folder: Path, keys: dict[str, str]
+) -> None:
+    """Whatever value such a key holds, every study PatientName selects is answered, as
+    DCMTK's dcmqrscp answers; matching on it would silently drop them all."""
+    found, statuses = connect(start(folder)).find(
+        QueryRetrieveLevel="STUDY", StudyInstanceUID="", PatientName="Roe*", **keys
+    )
+    assert len(found) == 2 and statuses[-1] == 0x0000
+    assert values(found, "RetrieveAETitle") == ["SERVICEGEN", "SERVICEGEN"]
+
+
 def test_relational_queries_when_negotiated(
     start: Callable[..., int], connect: Callable[..., Peer], folder: Path
 ) -> None:
@@ -428,6 +450,40 @@ def test_c_get_sends_each_file_in_the_transfer_syntax_it_is_kept_in(
         assert peer.received_bytes[str(padded.SOPInstanceUID)].count(b"Loopback    ") == 1
 
 
+def test_a_retrieve_selects_by_its_unique_keys_alone(
+    start: Callable[..., int], connect: Callable[..., Peer], folder: Path
+) -> None:
+    """Other keys in a C-GET Identifier neither narrow nor empty it (C.4.2.2.1): a StudyDate
+    and a PatientName that match nothing still retrieve all 6 instances of the study."""
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.StudyInstanceUID = "1.2.826.0.1.3680043.10.0.0"
+    identifier.StudyDate = "19000101"
+    identifier.PatientName = "Nobody"
+    peer = connect(start(folder))
+    responses = peer.retrieve(identifier, StudyRootQueryRetrieveInformationModelGet)
+    assert int(responses[-1][0].Status) == 0x0000
+    assert sorted(str(ds.SOPInstanceUID) for ds in peer.received) == [
+        f"{identifier.StudyInstanceUID}.{series}.{number}"
+        for series in (0, 1)
+        for number in range(3)
+    ]
+
+
+@pytest.mark.parametrize("patient_id", ["*", "P?", "P*", "P1\\P2"])
+def test_a_retrieve_whose_unique_key_is_a_pattern_or_list_is_refused(
+    start: Callable[..., int], connect: Callable[..., Peer], folder: Path, patient_id: str
+) -> None:
+    """A unique key names entities, it does not search for them: a wildcard PatientID (or
+    several, where only UIDs may be listed) gets 0xA900, not the whole archive."""
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "PATIENT"
+    identifier.PatientID = patient_id
+    peer = connect(start(folder))
+    responses = peer.retrieve(identifier, PatientRootQueryRetrieveInformationModelGet)
+    assert int(responses[-1][0].Status) == 0xA900 and peer.received == []
+
+
 def test_c_move_stops_once_the_destination_goes_away(
     start: Callable[..., int], connect: Callable[..., Peer], folder: Path
 ) -> None:
@@ -462,6 +518,7 @@ def test_c_move_stops_once_the_destination_goes_away(
         destination.shutdown()
     final, report = responses[-1]
     assert int(final.Status) == 0xA702 and report is not None
+    assert "NumberOfRemainingSuboperations" not in final  # PS3.7: only in Pending and Cancel
     assert final.NumberOfCompletedSuboperations + final.NumberOfFailedSuboperations == 9
     assert len(responses) <= 5  # no stream of failed attempts after the abort
     failed = set(report.FailedSOPInstanceUIDList)

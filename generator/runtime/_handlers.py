@@ -332,18 +332,21 @@ def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Data
 
 
 def _retrieve(service: str, event: Event, backend: Any, roles: Roles) -> Sequence[Any] | int:
-    """The instances to send, or the failure code (logged) to answer with instead."""
+    """The instances to send (for a hierarchical model, those its unique keys select:
+    :meth:`~._levels.Query.selection`), or the failure code (logged) to answer with instead."""
     if roles.pending is None:
         LOGGER.error(
             "%s of %s: the page defines no Pending status", service, requested_sop_class(event)
         )
         return roles.failure
     try:
-        valid, _ = _hierarchical(event, service)
+        valid, levels = _hierarchical(event, service)
         if not valid:
             mismatch = roles.identifier_mismatch
             return roles.failure if mismatch is None else mismatch
-        found = backend.retrieve(event.identifier)
+        found = backend.retrieve(
+            event.identifier if levels is None else levels.selection(event.identifier)
+        )
         instances = (
             found if callable(getattr(found, "kinds", None)) else _materialise(service, found)
         )
@@ -440,7 +443,7 @@ def _stopped(
     sent: list[str],
     destination: _Destination,
     roles: Roles,
-) -> tuple[int, Dataset]:
+) -> tuple[Dataset, Dataset]:
     """The final response of a C-MOVE whose destination went away after ``position`` of
     ``instances``: every instance not accepted is listed as failed (C.4.2.1.4.2)."""
     uids = getattr(instances, "uids", None)
@@ -459,7 +462,12 @@ def _stopped(
     report = Dataset()
     report.FailedSOPInstanceUIDList = failed
     code = roles.sub_operations_failed
-    return (roles.failure if code is None else code), report
+    status = Dataset()
+    status.Status = roles.failure if code is None else code
+    # pynetdicom would carry the last Pending response's count into this final one, where
+    # PS3.7 allows none (it adds the remaining ones to the failed count itself).
+    status.NumberOfRemainingSuboperations = None
+    return status, report
 
 
 def _count_and_send(

@@ -215,7 +215,7 @@ def check(model: InformationModel, identifier: Dataset, relational: bool) -> int
 
 
 def _single_unique(identifier: Dataset, level: Level) -> None:
-    """Refuse a missing, empty, multi-valued or wildcard unique key of a level above."""
+    """Refuse a missing, empty, multi-valued or wildcard unique key of ``level``."""
     element = identifier.get(level.unique)
     value = "" if element is None or element.VM != 1 else str(element.value)
     if not value.strip() or "*" in value or "?" in value:
@@ -242,17 +242,23 @@ class Query:
         """The keys of ``identifier`` this level does not support for matching (0xFF01 rather
         than 0xFF00): those of no level the model knows, above the IMAGE level (answered
         empty), and the :meth:`ignored` ones (answered with their values)."""
-        ignored = self.ignored(identifier)
+        unmatched = self._unmatched(identifier)
         return [
             element.keyword or str(element.tag)
             for element in identifier
-            if int(element.tag) in ignored
-            or (
-                not _is_no_key(int(element.tag))
-                and level_of(self.model, int(element.tag)) is None
-                and not self.model.supports(self.position, int(element.tag))
-            )
+            if int(element.tag) in unmatched
         ]
+
+    def _unmatched(self, identifier: Dataset) -> set[int]:
+        """The :meth:`ignored` keys and those of no level the model knows (above IMAGE): keys
+        the query does not match on, whatever their values (C.4.1.1.3.2: matching continues)."""
+        return {*self.ignored(identifier)} | {
+            tag
+            for element in identifier
+            if not _is_no_key(tag := int(element.tag))
+            and level_of(self.model, tag) is None
+            and not self.model.supports(self.position, tag)
+        }
 
     def ignored(self, identifier: Dataset) -> list[int]:
         """The keys of a hierarchical query, relational ones not negotiated, that belong to a
@@ -273,16 +279,26 @@ class Query:
         return found
 
     def matching(self, identifier: Dataset) -> Dataset:
-        """``identifier`` with its :meth:`ignored` keys made universal: what to match with. The
-        caller's dataset is left as it is."""
-        ignored = self.ignored(identifier)
-        if not ignored:
+        """``identifier`` with the keys it does not match on (:meth:`unsupported`) made
+        universal: what to match with. The caller's dataset is left as it is."""
+        unmatched = [
+            tag for tag in self._unmatched(identifier) if not is_universal(identifier[tag])
+        ]
+        if not unmatched:
             return identifier
         copy = Dataset(dict(identifier.items()))
-        for tag in ignored:
+        for tag in unmatched:
             vr = str(identifier[tag].VR)
             copy[tag] = DataElement(tag, vr, Sequence() if vr == "SQ" else None)
         return copy
+
+    def selection(self, identifier: Dataset) -> Dataset:
+        """What a C-GET or C-MOVE selects by (C.4.2.2.1): the unique keys of its level and of
+        those above, with the Specific Character Set they are in. Any other key is no part of
+        a retrieve, so it can neither narrow nor empty it."""
+        wanted = {level.unique for level in self.model.levels[: self.position + 1]}
+        wanted |= NOT_KEYS
+        return Dataset({tag: element for tag, element in identifier.items() if int(tag) in wanted})
 
 
 def query(model: InformationModel, identifier: Dataset, relational: bool = False) -> Query:
@@ -293,11 +309,13 @@ def query(model: InformationModel, identifier: Dataset, relational: bool = False
 def retrieve_query(model: InformationModel, identifier: Dataset) -> Query:
     """The Query a C-MOVE or C-GET ``identifier`` makes of ``model`` (C.4.2.2.1): valid as a
     hierarchical C-FIND Identifier is, and holding the unique key of its own level (one value
-    or a list). Raises IdentifierError otherwise."""
+    or, for a UID, a list; never a wildcard pattern). Raises IdentifierError otherwise."""
     found = query(model, identifier)
     element = identifier.get(found.level.unique)
     if element is None or element.VM == 0:
         raise IdentifierError(
             f"a {found.level.name} retrieve needs the unique key {found.level.unique_keyword}"
         )
+    if element.VR != "UI":  # only UIDs may be listed; no unique key is a wildcard pattern
+        _single_unique(identifier, found.level)
     return found
