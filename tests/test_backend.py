@@ -7,16 +7,19 @@ Run from the repository root (``python -m pytest tests/test_backend.py``) so tha
 import ast
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom import dcmwrite
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRLittleEndian
 
 from generated import _index
 from generated._archive import read_header
+from generated._matching import sendable_as_read
 from generated.backend import (
     FolderBackend,
     is_universal,
@@ -504,3 +507,39 @@ def test_store_rejects_dataset_without_uid(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="SOPInstanceUID"):
         backend.store(query(PatientName="Nobody"))
     assert list(backend.instances()) == []
+
+
+def _raw(vr: str | None, value: bytes, little: bool = True, length: int | None = None) -> Any:
+    length = len(value) if length is None else length
+    return RawDataElement(BaseTag(0x00080080), vr, length, value, 0, False, little)
+
+
+@pytest.mark.parametrize(
+    ("element", "sendable"),
+    [
+        (_raw("LO", b"Loopback"), True),
+        (DataElement(0x00080080, "LO", "Loopback"), True),  # pydicom encodes a decoded one
+        (_raw("LO", b"Loopbac"), False),  # odd length: pydicom would pad it
+        (_raw(None, b"Loopback"), False),  # no VR to write in Explicit VR
+        (_raw("US or SS", b"\x01\x00"), False),
+        (_raw("LO", b"Loopback", little=False), False),
+        (_raw("SQ", b"", length=0xFFFFFFFF), False),
+    ],
+)
+def test_a_value_is_sent_as_read_only_when_it_can_be(element: Any, sendable: bool) -> None:
+    """A C-FIND response's undecoded values go out as their files hold them only where that
+    is a valid Little Endian element; any other is decoded and encoded by pydicom."""
+    assert sendable_as_read(element) is sendable
+
+
+def test_an_implicit_vr_record_knows_its_dictionary_vr() -> None:
+    """Values indexed from an Implicit VR file get the VR pydicom would give them, so they too
+    can be sent as read; an ambiguous or private one stays undecided."""
+    elements = {
+        0x00080080: _raw(None, b"Loopback"),
+        0x00280106: RawDataElement(BaseTag(0x00280106), None, 2, b"\x01\x00", 0, True, True),
+        0x00091010: RawDataElement(BaseTag(0x00091010), None, 2, b"ab", 0, True, True),
+    }
+    decoded = _index.decode(_index.encode(elements))
+    vrs = {int(tag): element.VR for tag, element in decoded.items()}
+    assert vrs == {0x00080080: "LO", 0x00280106: None, 0x00091010: None}

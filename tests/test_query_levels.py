@@ -18,16 +18,18 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from pydicom import dcmread
+from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
     CTImageStorage,
+    ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     MRImageStorage,
 )
 from pynetdicom import AE, build_role, evt
 from pynetdicom.association import Association
+from pynetdicom.dimse_messages import C_FIND_RSP
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import split_dataset
 from pynetdicom.events import Event
@@ -131,6 +133,8 @@ class Peer:
         self.received: list[Dataset] = []
         self.received_bytes: dict[str, bytes] = {}
         """Each received instance's data set as it came, by SOP Instance UID."""
+        self.identifiers: list[bytes] = []
+        """Each response Identifier of a C-FIND as it came, encoded."""
         for uid in (
             PatientRootQueryRetrieveInformationModelFind,
             StudyRootQueryRetrieveInformationModelFind,
@@ -154,7 +158,7 @@ class Peer:
             self.negotiation.append(item)
 
     def associate(self) -> Association:
-        handlers: list[Any] = [(evt.EVT_C_STORE, self._store)]
+        handlers: list[Any] = [(evt.EVT_C_STORE, self._store), (evt.EVT_DIMSE_RECV, self._message)]
         assoc = self.ae.associate(
             "127.0.0.1",
             self.port,
@@ -173,6 +177,11 @@ class Peer:
         assert isinstance(request, C_STORE) and isinstance(request.DataSet, BytesIO)
         self.received_bytes[str(dataset.SOPInstanceUID)] = request.DataSet.getvalue()
         return 0x0000
+
+    def _message(self, event: Event) -> None:
+        data = getattr(event.message, "data_set", None)
+        if isinstance(event.message, C_FIND_RSP) and isinstance(data, BytesIO) and data.getvalue():
+            self.identifiers.append(data.getvalue())
 
     def find(self, model: str = "S", **keys: Any) -> tuple[list[Dataset], list[int]]:
         """The matches and every status of a C-FIND (Study Root unless ``model`` is "P")."""
@@ -372,6 +381,39 @@ def test_a_key_the_query_does_not_match_on_never_narrows_it(
     )
     assert len(found) == 2 and statuses[-1] == 0x0000
     assert values(found, "RetrieveAETitle") == ["SERVICEGEN", "SERVICEGEN"]
+
+
+def test_c_find_sends_values_as_their_files_hold_them(
+    start: Callable[..., int], connect: Callable[..., Peer], folder: Path
+) -> None:
+    """A response's values go out as the files hold them, not decoded and encoded again: the
+    padding pydicom would trim stays, from an Explicit and an Implicit VR file alike. A Big
+    Endian file's cannot go as they stand, so they are decoded, and still answer right."""
+    series = "1.2.826.0.1.3680043.10.0.0.0"
+    paths = sorted(folder.glob(f"{series}.*.dcm"))
+    syntaxes = []
+    for path, syntax in zip(paths, (None, None, ExplicitVRBigEndian)):
+        ds = dcmread(path)
+        ds.InstitutionName = "Loopback    "  # read back as "Loopback", kept so: 12 bytes
+        if syntax is not None:
+            ds.file_meta.TransferSyntaxUID = syntax
+        dcmwrite(path, ds, enforce_file_format=True)  # in its TransferSyntaxUID's encoding
+        syntaxes.append(ds.file_meta.TransferSyntaxUID)
+    assert syntaxes == [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian]
+    peer = connect(start(folder))
+    found, statuses = peer.find(
+        QueryRetrieveLevel="IMAGE",
+        StudyInstanceUID=series.rpartition(".")[0],
+        SeriesInstanceUID=series,
+        SOPInstanceUID="",
+        InstitutionName="",
+        StudyDate="",
+    )
+    assert statuses == [0xFF00] * 3 + [0x0000]
+    assert sorted(str(m.InstitutionName) for m in found) == ["Loopback"] * 3
+    assert [m.StudyDate for m in found] == ["20240101"] * 3
+    as_held = [data.count(b"Loopback    ") for data in peer.identifiers]
+    assert sorted(as_held) == [0, 1, 1]
 
 
 def test_relational_queries_when_negotiated(

@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, build_context, evt, sop_class
@@ -27,7 +28,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from ._archive import with_transfer_syntax
 from ._levels import MODELS, RETRIEVE_MODELS, IdentifierError, Query, query, retrieve_query
-from ._matching import check_lengths
+from ._matching import check_lengths, sendable_as_read
 
 __all__ = [
     "Roles",
@@ -319,6 +320,7 @@ def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Data
             if isinstance(match, Dataset) and len(match):
                 if levels is not None:
                     match.RetrieveAETitle = event.assoc.ae.ae_title
+                _as_read(match, event.context.transfer_syntax)
                 yield pending, match
             else:
                 LOGGER.warning("C-FIND: backend yielded a non-match %r; skipped", match)
@@ -329,6 +331,20 @@ def c_find(event: Event, backend: Any, roles: Roles) -> Iterator[tuple[int, Data
     cancel = _cancel(event, roles)
     if cancel is not None:
         yield cancel, None
+
+
+def _as_read(response: Dataset, syntax: UID) -> None:
+    """Let pydicom write ``response``'s undecoded values as they stand when it encodes it in
+    ``syntax``: it does so for a data set whose original encoding is the one it writes, else
+    it decodes every value to encode it again. Only where each such value is fit to be
+    (:func:`~._matching.sendable_as_read`); a backend's own responses may hold any."""
+    if not syntax.is_little_endian or not all(map(sendable_as_read, response.elements())):
+        return
+    charset = response.get(0x00080005)  # the element (by keyword, get() gives its value)
+    encodings = convert_encodings(charset.value) if charset is not None and charset.value else None
+    response.set_original_encoding(
+        syntax.is_implicit_VR, True, default_encoding if encodings is None else encodings
+    )
 
 
 def _retrieve(service: str, event: Event, backend: Any, roles: Roles) -> Sequence[Any] | int:

@@ -16,6 +16,7 @@ written gets an index in memory instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
@@ -179,7 +181,7 @@ def _elements(blob: bytes, tags: Container[int] | None) -> dict[BaseTag, Any]:
             continue
         found[Tag(tag)] = RawDataElement(
             Tag(tag),
-            vr.decode("ascii") if vr != b"\0\0" else None,
+            vr.decode("ascii") if vr != b"\0\0" else _implicit_vr(tag),
             length,
             value,
             0,
@@ -187,6 +189,18 @@ def _elements(blob: bytes, tags: Container[int] | None) -> dict[BaseTag, Any]:
             bool(flags & _LITTLE),
         )
     return found
+
+
+@functools.cache
+def _implicit_vr(tag: int) -> str | None:
+    """The VR pydicom would give a value read from an Implicit VR file: the dictionary's, when
+    it names one. Known up front, the value can be sent as it stands (see
+    ``_matching.sendable_as_read``); left None (private, unknown, "US or SS"), it is decoded."""
+    try:
+        vr = dictionary_VR(tag)
+    except KeyError:
+        return None
+    return vr if len(vr) == 2 else None
 
 
 def _text(dataset: Dataset, keyword: str, vr: str) -> str | None:

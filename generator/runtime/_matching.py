@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -487,8 +487,12 @@ class CompiledIdentifier:
             if key.tag not in source:
                 result.add(_empty_element(key.tag, str(key.VR)))
                 continue
-            found = source[key.tag]
             item = self._items.get(key.tag)
+            raw = source.get_item(key.tag)
+            if isinstance(raw, RawDataElement) and item is None and sendable_as_read(raw):
+                result[key.tag] = raw  # immutable, so shared: encoded as its bytes stand
+                continue
+            found = source[key.tag]
             if item is None or not item.keys or found.VR != "SQ":
                 result.add(_copied(found))
                 continue
@@ -577,6 +581,26 @@ def _copied(element: DataElement) -> DataElement:
     value = element.value
     return DataElement(
         element.tag, element.VR, list(value) if isinstance(value, MultiValue) else value
+    )
+
+
+def sendable_as_read(element: DataElement | RawDataElement) -> bool:
+    """Whether ``element`` can go into a Little Endian data set as it stands: a decoded one
+    always (pydicom encodes it), an undecoded one (a value as its file holds it) when it is
+    Little Endian with a VR and an even, defined length. Such values are sent as read rather
+    than decoded and encoded again for every response, which cost a C-FIND more than its
+    matching."""
+    if not isinstance(element, RawDataElement):
+        return True
+    vr, value = element.VR, element.value
+    return (
+        element.is_little_endian
+        and vr is not None
+        and len(vr) == 2
+        and vr != "SQ"
+        and value is not None
+        and len(value) % 2 == 0
+        and element.length != 0xFFFFFFFF
     )
 
 
