@@ -590,15 +590,16 @@ def sop_instance_uid(dataset: Dataset) -> str:
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
-def check_lengths(identifier: Dataset, depth: int = 0) -> None:
+def check_lengths(identifier: Dataset, depth: int = 0, limit: int = _MAX_SEQUENCE_DEPTH) -> None:
     """Raise ValueError for an element whose value is shorter than the length it declares.
 
     pydicom reads what there is of such a value, so a peer's Identifier claiming a length of
     0xFFFFFFF0 would be matched as if it were whole (or with the elements after it swallowed
     into its value); it is answered "Unable to process" instead. Items are checked as deep as
-    keys may nest (``_MAX_SEQUENCE_DEPTH``)."""
-    if depth > _MAX_SEQUENCE_DEPTH:
-        raise ValueError(f"sequence keys nest more than {_MAX_SEQUENCE_DEPTH} levels deep")
+    keys may nest (``_MAX_SEQUENCE_DEPTH``), or ``limit`` deep (the archive checks whole
+    instances so, ``_archive.check_instance``)."""
+    if depth > limit:
+        raise ValueError(f"sequences nest more than {limit} levels deep")
     for tag in list(identifier.keys()):
         raw = identifier.get_item(tag)
         length = getattr(raw, "length", None)
@@ -612,4 +613,4 @@ def check_lengths(identifier: Dataset, depth: int = 0) -> None:
         element = identifier[tag]
         if element.VR == "SQ":
             for item in element.value or ():
-                check_lengths(item, depth + 1)
+                check_lengths(item, depth + 1, limit)
