@@ -484,7 +484,6 @@ def test_roles_by_meaning_on_pynetdicoms_pages(
         module = load(package, page.stem) if page.status_tables else None
         for dimse in dict.fromkeys(t.dimse for t in page.status_tables):
             statuses = page.statuses(dimse)
-            exact = {s.first for s in statuses if not s.is_range}
             named = {s.first for s in statuses}  # a code's own row, or a range named by it
             roles = {k: int(v) for k, v in getattr(module, f"_{dimse.ident}_ROLES", {}).items()}
             handler = getattr(module, f"handle_{dimse.ident.lower()}")
