@@ -213,8 +213,9 @@ def test_store_refuses_a_data_set_the_archive_could_not_read_back(
     tmp_path: Path, tail: bytes
 ) -> None:
     """As a peer's C-STORE brings it: undecoded, read by pynetdicom from the bytes it sent."""
-    body = encode(ct(generate_uid()), False, True) + tail
-    dataset = decode(BytesIO(body), False, True)
+    body = encode(ct(generate_uid()), False, True)
+    assert body is not None
+    dataset = decode(BytesIO(body + tail), False, True)
     dataset.file_meta = ct("1.2").file_meta
     backend = FolderBackend(tmp_path)
     with pytest.raises(ValueError):

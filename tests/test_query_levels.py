@@ -30,7 +30,7 @@ from pydicom.uid import (
 from pynetdicom import AE, build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.dsutils import split_dataset
+from pynetdicom.dsutils import encode, split_dataset
 from pynetdicom.events import Event
 from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
@@ -630,7 +630,6 @@ def test_a_c_store_of_a_data_set_that_is_not_the_instance_it_names_is_refused(
             delattr(sent, keyword)
         else:
             setattr(sent, keyword, value)
-    encode = pynetdicom.association.encode
     monkeypatch.setattr(  # the peer's, not ours
         pynetdicom.association, "encode", lambda _ds, *args: encode(sent, *args)
     )
@@ -662,10 +661,12 @@ def test_a_c_store_of_a_data_set_the_archive_could_not_read_back_is_refused(
     nothing written; so the archive still starts on the folder."""
     import pynetdicom.association
 
-    encode = pynetdicom.association.encode
-    monkeypatch.setattr(  # the peer's, not ours
-        pynetdicom.association, "encode", lambda ds, *args: encode(ds, *args) + tail
-    )
+    def hostile(dataset: Dataset, *args: Any) -> bytes:
+        body = encode(dataset, *args)
+        assert body is not None
+        return body + tail
+
+    monkeypatch.setattr(pynetdicom.association, "encode", hostile)  # the peer's, not ours
     folder = tmp_path / "archive"
     folder.mkdir()
     assert _store(start(folder), instance(0, 0, 0, 0)) == 0xC000
