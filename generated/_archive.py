@@ -16,14 +16,15 @@ from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from ._matching import sop_instance_uid
+from ._matching import check_lengths, sop_instance_uid
 
 # What pydicom raises on unreadable or corrupt input; caught so one bad file is just skipped.
 READ_ERRORS = (
     InvalidDicomError,
+    BytesLengthException,
     OSError,
     EOFError,
     ValueError,
@@ -66,7 +67,15 @@ def with_transfer_syntax(instance: Dataset) -> Dataset:
 OWN_PREFIX = ".servicegen-"
 """Files whose names start so are the archive's own (see :func:`files`), never instances."""
 
-UID_TEXT = re.compile(r"[0-9]+(\.[0-9]+)*")
+_UID_TEXT = re.compile(r"[0-9]+(\.[0-9]+)*")
+_MAX_NESTING = 64
+"""How deep an instance's sequences may nest: deeper than any IOD's content tree, and far less
+than pydicom's own recursion allows."""
+
+
+def is_uid(text: str) -> bool:
+    """Whether ``text`` is one UID: digits and single dots, at most 64 characters (PS3.5 9.1)."""
+    return len(text) <= 64 and _UID_TEXT.fullmatch(text) is not None
 
 
 def files(folder: Path) -> Iterator[tuple[bytes, tuple[int, int]]]:
@@ -136,40 +145,71 @@ def _may_lack_preamble(path: Path) -> bool:
 
 
 def _parse(path: Path, header_only: bool) -> Dataset | None:
-    """``path`` as pydicom reads it (a bare dataset too), or None when it cannot."""
+    """``path`` as pydicom reads it (a bare dataset too), or None when it is no DICOM file.
+
+    Raises OSError when it cannot be read (a permission, a lost disk: it may be readable later,
+    so the index must not remember it as no instance) and ValueError, saying why, for a DICOM
+    file pydicom cannot read."""
     try:
         return dcmread(path, force=False, stop_before_pixels=header_only)
     except InvalidDicomError:
+        if not _may_lack_preamble(path):
+            return None
         try:
-            if not _may_lack_preamble(path):
-                return None
             return dcmread(path, force=True, stop_before_pixels=header_only)
+        except OSError:
+            raise
         except READ_ERRORS:
             return None
-    except READ_ERRORS:
-        return None
+    except OSError:
+        raise
+    except READ_ERRORS as error:
+        raise ValueError(_why(error)) from None
 
 
-def _valid(dataset: Dataset) -> bool:
-    """Decode every element, so that a corrupt value fails now rather than during a later
-    query; a dataset without SOPInstanceUID (such as DICOMDIR) is no instance either."""
+def _why(error: BaseException) -> str:
+    return str(error) or type(error).__name__
+
+
+def check_instance(dataset: Dataset) -> None:
+    """Raise ValueError, saying why, unless ``dataset`` is an instance the archive can keep and
+    serve: it has a SOPInstanceUID, every element decodes (so a corrupt value fails now rather
+    than during a later query) and no value is shorter than the length it declares (a data set
+    or file cut short, which pydicom reads as if whole: ``check_lengths``).
+
+    The one check for what C-STORE keeps, what indexing a file keeps and what C-GET and C-MOVE
+    send, so the archive never holds an instance it could not read back. It decodes a shallow
+    copy: the caller's values stay as they were read, to be written or sent unchanged."""
+    copy = Dataset(dict(dataset.items()))
     try:
-        for _element in dataset.iterall():
+        check_lengths(copy, limit=_MAX_NESTING)
+        for _element in copy.iterall():
             pass
-        return bool(sop_instance_uid(dataset))
-    except READ_ERRORS:
-        return False
+        uid = sop_instance_uid(copy)
+    except READ_ERRORS as error:
+        raise ValueError(_why(error)) from None
+    if not uid:
+        raise ValueError("it has no SOPInstanceUID")
 
 
-def read_stored(path: Path) -> Dataset | None:
-    """Read an indexed instance to send it, or None when it no longer parses.
+def read_stored(path: Path) -> Dataset:
+    """Read an indexed instance to send it; raises OSError when it cannot be read and
+    ValueError when it no longer parses or a value is shorter than it claims (a file cut short
+    since it was indexed, Pixel Data included, which indexing does not read).
 
     Its values are left undecoded: they were checked when the file was indexed, and pydicom
     writes undecoded values out as the file holds them, so an instance sent in the transfer
-    syntax it is kept in costs no decoding or encoding of its values (a changed file is
-    caught by the caller's SOP Instance UID check; a value that no longer encodes fails its
+    syntax it is kept in costs no decoding or encoding of its values (a changed file is caught
+    by the caller's SOP Instance UID check; a value that no longer encodes fails its
     sub-operation)."""
-    return _parse(path, header_only=False)
+    dataset = _parse(path, header_only=False)
+    if dataset is None:
+        raise ValueError("no longer a DICOM file")
+    try:
+        check_lengths(dataset, limit=_MAX_NESTING)
+    except READ_ERRORS as error:
+        raise ValueError(_why(error)) from None
+    return dataset
 
 
 def read_instance(path: Path) -> Dataset | None:
@@ -178,19 +218,23 @@ def read_instance(path: Path) -> Dataset | None:
     Unreadable, corrupt and non-instance files (such as DICOMDIR, which has no
     SOPInstanceUID) are rejected rather than raised so one bad file cannot stop the server.
     """
-    dataset = _parse(path, header_only=False)
-    return dataset if dataset is not None and _valid(dataset) else None
+    try:
+        return read_stored(path)
+    except (OSError, ValueError):
+        return None
 
 
 def read_header(path: Path) -> tuple[Dataset, dict[int, Any]] | None:
     """Read an instance without its Pixel Data, as the index keeps it: the dataset, and each
     element as it was read (pydicom's raw element, value bytes undecoded) so that the index can
-    keep the bytes without encoding them again. None for anything but a valid instance."""
+    keep the bytes without encoding them again. None for a file that is no DICOM file; raises
+    ValueError, saying why, for one that is no instance :func:`check_instance` accepts, and
+    OSError for one that cannot be read."""
     dataset = _parse(path, header_only=True)
     if dataset is None:
         return None
-    raw = raw_elements(dataset)
-    return (dataset, raw) if _valid(dataset) else None
+    check_instance(dataset)
+    return dataset, raw_elements(dataset)
 
 
 def raw_elements(dataset: Dataset) -> dict[int, Any]:

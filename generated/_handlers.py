@@ -26,9 +26,9 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.service_class import StorageServiceClass
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from ._archive import with_transfer_syntax
+from ._archive import READ_ERRORS, is_uid, with_transfer_syntax
 from ._levels import MODELS, RETRIEVE_MODELS, IdentifierError, Query, query, retrieve_query
-from ._matching import check_lengths, sendable_as_read
+from ._matching import check_lengths, normalized_texts, sendable_as_read
 
 __all__ = [
     "Roles",
@@ -180,6 +180,7 @@ class Roles:
     cancel: int | None = None
     no_such_instance: int | None = None
     identifier_mismatch: int | None = None
+    dataset_mismatch: int | None = None
     optional_keys: int | None = None
     sub_operations_failed: int | None = None
 
@@ -223,15 +224,64 @@ def _materialise(service: str, found: Iterable[Any]) -> list[Dataset]:
 
 
 def c_store(event: Event, backend: Any, roles: Roles) -> int:
-    """Hand a received instance, with its File Meta Information, to ``backend.store``."""
+    """Hand a received instance, with its File Meta Information, to ``backend.store``.
+
+    A data set that is not the instance the request names (:func:`_mismatch`) is not stored
+    and answered ``roles.dataset_mismatch`` (else ``roles.failure``); one the backend refuses
+    with ValueError (the reference archive: one it could not read back) is answered
+    ``roles.failure``. Each refusal is one log line saying why; any other exception is logged
+    with its traceback and answered ``roles.failure`` too."""
+    sop_class = requested_sop_class(event)
     try:
         dataset = event.dataset
         dataset.file_meta = event.file_meta
-        backend.store(dataset)
-    except Exception:
-        LOGGER.exception("C-STORE of %s failed", requested_sop_class(event))
+        mismatch = _mismatch(event, dataset)
+        if mismatch is None:
+            backend.store(dataset)
+    except ValueError as error:
+        LOGGER.warning("C-STORE of %s refused: %s", sop_class, error)
         return roles.failure
+    except Exception:
+        LOGGER.exception("C-STORE of %s failed", sop_class)
+        return roles.failure
+    if mismatch is not None:
+        LOGGER.warning("C-STORE of %s refused: %s", sop_class, mismatch)
+        return roles.failure if roles.dataset_mismatch is None else roles.dataset_mismatch
     return roles.success
+
+
+def _mismatch(event: Event, dataset: Dataset) -> str | None:
+    """Why ``dataset`` is not the instance a C-STORE request names, or None: its SOPClassUID
+    and SOPInstanceUID must be the request's Affected ones (DCMTK's dcmqrscp refuses them too),
+    and an instance of a Storage SOP Class (PS3.4 Annex B, not the non-patient objects of Annex
+    GG) must have a Study and a Series Instance UID, without which it belongs to no study: each
+    a single valid UID. Without this an archive would keep it under a UID nobody asked for, or
+    answer a STUDY query with a study of no UID. The values are read from a shallow copy, so
+    the backend still gets every element as received (``_archive.check_instance`` needs them
+    undecoded to see a value shorter than it claims)."""
+    copy = Dataset(dict(dataset.items()))
+    keywords = ["SOPClassUID", "SOPInstanceUID"]
+    if sop_class.uid_to_service_class(requested_sop_class(event)) is StorageServiceClass:
+        keywords += ["StudyInstanceUID", "SeriesInstanceUID"]
+    for keyword in keywords:
+        uid = _single_uid(copy, keyword)
+        if uid is None:
+            return f"its {keyword} is absent or not a single valid UID"
+        requested = _request_uid(event, f"Affected{keyword}")
+        if keyword.startswith("SOP") and uid != (requested or "").rstrip("\0 "):
+            return f"its {keyword} {uid!r} is not the request's {requested!r}"
+    return None
+
+
+def _single_uid(dataset: Dataset, keyword: str) -> str | None:
+    """The one valid UID ``dataset`` holds as ``keyword``, or None."""
+    if keyword not in dataset:
+        return None
+    try:
+        values = normalized_texts("UI", dataset[keyword])
+    except READ_ERRORS:
+        return None
+    return values[0] if len(values) == 1 and is_uid(values[0]) else None
 
 
 def relational(event: Event) -> bool:
@@ -445,6 +495,10 @@ def _sub_operations(
             return
         try:
             instance = instances[position]
+        except OSError as error:  # the file is gone, unreadable or no longer holds it whole
+            LOGGER.error("Sub-operation %d: the instance cannot be read: %s", position + 1, error)
+            yield roles.pending, _UNREADABLE
+            continue
         except Exception:
             LOGGER.exception("Sub-operation %d: the instance cannot be read", position + 1)
             yield roles.pending, _UNREADABLE

@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -620,15 +621,16 @@ def sop_instance_uid(dataset: Dataset) -> str:
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
-def check_lengths(identifier: Dataset, depth: int = 0) -> None:
+def check_lengths(identifier: Dataset, depth: int = 0, limit: int = _MAX_SEQUENCE_DEPTH) -> None:
     """Raise ValueError for an element whose value is shorter than the length it declares.
 
     pydicom reads what there is of such a value, so a peer's Identifier claiming a length of
     0xFFFFFFF0 would be matched as if it were whole (or with the elements after it swallowed
     into its value); it is answered "Unable to process" instead. Items are checked as deep as
-    keys may nest (``_MAX_SEQUENCE_DEPTH``)."""
-    if depth > _MAX_SEQUENCE_DEPTH:
-        raise ValueError(f"sequence keys nest more than {_MAX_SEQUENCE_DEPTH} levels deep")
+    keys may nest (``_MAX_SEQUENCE_DEPTH``), or ``limit`` deep (the archive checks whole
+    instances so, ``_archive.check_instance``)."""
+    if depth > limit:
+        raise ValueError(f"sequences nest more than {limit} levels deep")
     for tag in list(identifier.keys()):
         raw = identifier.get_item(tag)
         length = getattr(raw, "length", None)
@@ -639,7 +641,24 @@ def check_lengths(identifier: Dataset, depth: int = 0) -> None:
             and length != len(value)
         ):
             raise ValueError(f"element {tag} declares {length} bytes but holds {len(value)}")
+        if not _may_be_sequence(raw):
+            continue  # decoding it (as identifier[tag] does) costs more than all of this
         element = identifier[tag]
         if element.VR == "SQ":
             for item in element.value or ():
-                check_lengths(item, depth + 1)
+                check_lengths(item, depth + 1, limit)
+
+
+def _may_be_sequence(element: DataElement | RawDataElement) -> bool:
+    """Whether ``element`` is, or pydicom may decode it as, a sequence: an undecoded one whose
+    VR says otherwise (or, left to the dictionary, whose dictionary VR does) is none."""
+    if not isinstance(element, RawDataElement):
+        return bool(element.VR == "SQ")
+    if element.VR == "SQ" or element.length == _UNDEFINED_LENGTH:
+        return True
+    if element.VR not in (None, "UN"):
+        return False
+    try:
+        return bool(dictionary_VR(element.tag) == "SQ")
+    except KeyError:  # private or unknown: pydicom may know it as a sequence
+        return True

@@ -133,6 +133,11 @@ _ROLE_DOCS = {
         " (no or an unknown QueryRetrieveLevel, a unique key missing above the level, a key"
         " below it)"
     ),
+    "dataset_mismatch": (
+        "sent, and nothing stored, when the data set is not the instance the request names (its"
+        " SOP Class or Instance UID differs, or a Storage SOP Class instance lacks a Study or"
+        " Series Instance UID)"
+    ),
     "optional_keys": "sent per match instead when a requested key is not supported at the level",
     "sub_operations_failed": (
         "sent when the move destination's association goes away: the remaining sub-operations"
@@ -309,10 +314,11 @@ def service_view(page: Page, dimse: Dimse) -> Service:
 
     Roles are chosen by what a code means, not by the order or category of the page's rows:
     success 0x0000; failure the catch-all (``_catch_all``); pending 0xFF00; cancel 0xFE00; no
-    such instance 0x0112; for the hierarchical Query/Retrieve models (the runtime's ``_levels``)
-    identifier mismatch 0xA900 and, for C-FIND, unsupported optional keys 0xFF01; for C-MOVE a
-    destination gone mid-way 0xA702; and what pynetdicom sends because of the handler's yields,
-    0xB000 for C-GET and C-MOVE and 0xA801 for C-MOVE.
+    such instance 0x0112; for C-STORE data set mismatch 0xA900; for the hierarchical
+    Query/Retrieve models (the runtime's ``_levels``) identifier mismatch 0xA900 and, for C-FIND,
+    unsupported optional keys 0xFF01; for C-MOVE a destination gone mid-way 0xA702; and what
+    pynetdicom sends because of the handler's yields, 0xB000 for C-GET and C-MOVE and 0xA801 for
+    C-MOVE.
     """
     members = _checked_members(page, dimse)
     statuses = [status for _, status in members]
@@ -334,6 +340,8 @@ def service_view(page: Page, dimse: Dimse) -> Service:
     if dimse in (Dimse.C_FIND, Dimse.C_GET, Dimse.C_MOVE):
         found["pending"] = role("pending", _exact(statuses, 0xFF00))
         found["cancel"] = role("cancel", _exact(statuses, 0xFE00))
+    if dimse is Dimse.C_STORE:
+        found["dataset_mismatch"] = role("dataset_mismatch", _exact(statuses, 0xA900))
     if dimse.value.startswith("N-"):
         found["no_such_instance"] = role("no_such_instance", _exact(statuses, 0x0112))
     models = MODELS if dimse is Dimse.C_FIND else RETRIEVE_MODELS

@@ -5,8 +5,14 @@ are DCMTK's storescu, echoscu and findscu over 127.0.0.1; the pages are pynetdic
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
+import struct
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
+from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -19,6 +25,7 @@ from pydicom.uid import (
     MRImageStorage,
     generate_uid,
 )
+from pynetdicom.dsutils import decode, encode
 
 from generated.backend import FolderBackend
 
@@ -166,3 +173,146 @@ def test_one_ae_serves_three_pages_stores_durably_and_a_restart_finds_it(
     assert (image.final, len(image.responses)) == (0x0000, 1), image.summary
     assert image.responses[0].PatientName == "Doe^Jane"
     assert instance_files(folder) == sorted(path.name for path in written)
+
+
+# --- what the archive keeps, reads back and sends ---------------------------------------------
+
+
+def element(tag: int, vr: bytes, value: bytes, length: int | None = None) -> bytes:
+    """One Explicit VR Little Endian element with a short length field, raw; ``length``
+    overrides the length it declares."""
+    declared = len(value) if length is None else length
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, declared) + value
+
+
+UNREADABLE = {
+    "a US value of 3 bytes": element(0x00280010, b"US", b"\x01\x00\x02"),
+    "an unknown VR": element(0x00280030, b"VQ", b"abcd"),
+    "a value cut short": element(0x00284000, b"LT", b"short", length=0x7FF0),
+}
+"""Elements pydicom reads without complaint, but whose value cannot be decoded or is shorter
+than it claims: appended to an instance, they end it (their tags come after its last)."""
+
+
+@pytest.mark.parametrize("tail", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_a_file_whose_values_cannot_be_read_is_skipped_and_the_archive_still_starts(
+    tmp_path: Path, tail: bytes
+) -> None:
+    good, bad = generate_uid(), generate_uid()
+    ct(good).save_as(tmp_path / "good.dcm", enforce_file_format=True)
+    ct(bad).save_as(tmp_path / "bad.dcm", enforce_file_format=True)
+    with (tmp_path / "bad.dcm").open("ab") as stream:
+        stream.write(tail)
+    backend = FolderBackend(tmp_path)
+    assert [str(ds.SOPInstanceUID) for ds in backend.instances()] == [good]
+    assert backend.skipped == 1
+
+
+@pytest.mark.parametrize("tail", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_store_refuses_a_data_set_the_archive_could_not_read_back(
+    tmp_path: Path, tail: bytes
+) -> None:
+    """As a peer's C-STORE brings it: undecoded, read by pynetdicom from the bytes it sent."""
+    body = encode(ct(generate_uid()), False, True)
+    assert body is not None
+    dataset = decode(BytesIO(body + tail), False, True)
+    dataset.file_meta = ct("1.2").file_meta
+    backend = FolderBackend(tmp_path)
+    with pytest.raises(ValueError):
+        backend.store(dataset)
+    assert instance_files(tmp_path) == [] and len(backend) == 0
+
+
+def test_a_file_cut_short_after_it_was_indexed_is_not_sent(tmp_path: Path) -> None:
+    """Its Pixel Data, which indexing does not read, declares more than the file holds: the
+    sub-operation fails rather than send part of an image as if whole."""
+    uid = generate_uid()
+    whole = ct(uid)
+    whole.add_new(0x7FE00010, "OB", b"\x01" * 4000)
+    whole.save_as(tmp_path / "image.dcm", enforce_file_format=True)
+    data = (tmp_path / "image.dcm").read_bytes()
+    (tmp_path / "image.dcm").write_bytes(data[:-1000])
+    found = FolderBackend(tmp_path).retrieve(Dataset())
+    assert found.uids() == [uid]
+    with pytest.raises(OSError, match="declares 4000 bytes but holds 3000"):
+        found[0]
+
+
+def test_a_store_never_replaces_a_file_that_holds_another_instance_or_none(
+    tmp_path: Path,
+) -> None:
+    """``<UID>.dcm`` taken by a file the index does not know as that UID's: the instance gets
+    the next free ``<UID>-<n>.dcm``, and the other file is left as it was."""
+    other = generate_uid()
+    ct(other).save_as(tmp_path / "1.2.6.dcm", enforce_file_format=True)
+    (tmp_path / "1.2.7.dcm").write_bytes(b"notes, not DICOM")
+    (tmp_path / "1.2.7-1.dcm").write_bytes(b"more notes")
+    before = {name: (tmp_path / name).read_bytes() for name in instance_files(tmp_path)}
+    backend = FolderBackend(tmp_path)
+    backend.store(ct("1.2.6"))
+    backend.store(ct("1.2.7"))
+    backend.store(ct("1.2.6", "New^Name"))  # a duplicate: into the file it came from
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    assert instance_files(tmp_path) == sorted([*before, "1.2.6-1.dcm", "1.2.7-2.dcm"])
+    assert str(dcmread(tmp_path / "1.2.6-1.dcm").PatientName) == "New^Name"
+    assert sorted(str(ds.SOPInstanceUID) for ds in FolderBackend(tmp_path).instances()) == [
+        "1.2.6",
+        "1.2.7",
+        other,
+    ]
+
+
+def test_an_index_row_naming_a_path_outside_the_folder_is_never_written_to(
+    tmp_path: Path,
+) -> None:
+    archive, outside = tmp_path / "archive", tmp_path / "outside"
+    archive.mkdir()
+    outside.mkdir()
+    backend = FolderBackend(archive)
+    backend.store(ct("1.2.27"))
+    with sqlite3.connect(archive / ".servicegen-index.sqlite3") as planted:
+        planted.execute(
+            "UPDATE files SET path = ?, sortkey = ? WHERE uid = '1.2.27'",
+            (b"../outside/1.2.27.dcm", b"..\0outside\x001.2.27.dcm"),
+        )
+    backend.store(ct("1.2.27", "Again^Name"))
+    assert list(outside.iterdir()) == []
+    assert instance_files(archive) == ["1.2.27-1.dcm", "1.2.27.dcm"]  # the row no longer names
+    assert str(dcmread(archive / "1.2.27-1.dcm").PatientName) == "Again^Name"  # the first
+
+
+def test_a_file_unreadable_at_one_start_is_read_at_the_next(tmp_path: Path) -> None:
+    """A file that cannot be read is not remembered as no instance: made readable (which keeps
+    its modification time), the next start finds it. Run as another user when root, whom no
+    permission stops."""
+    folder = Path(tempfile.mkdtemp(prefix="servicegen-unreadable-"))  # nobody may enter
+    try:
+        uid = generate_uid()
+        ct(uid).save_as(folder / "x.dcm", enforce_file_format=True)
+        os.chmod(folder / "x.dcm", 0)
+        os.chmod(folder, 0o777)
+        assert as_unprivileged(lambda: len(FolderBackend(folder))) == 0
+        os.chmod(folder / "x.dcm", 0o644)
+        assert [str(ds.SOPInstanceUID) for ds in FolderBackend(folder).instances()] == [uid]
+    finally:
+        shutil.rmtree(folder)
+
+
+def as_unprivileged(count: Callable[[], int]) -> int:
+    """``count()``, in a child process of user nobody when this one is root."""
+    if os.geteuid() != 0:
+        return count()
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(writer, str(count()).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as result:
+        found = result.read()
+    os.waitpid(child, 0)
+    return int(found)

@@ -6,6 +6,7 @@ own Query/Retrieve, Storage and Verification pages generated into one package an
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sqlite3
 import struct
@@ -31,7 +32,7 @@ from pynetdicom import AE, build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.dimse_messages import C_FIND_RSP
 from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.dsutils import split_dataset
+from pynetdicom.dsutils import encode, split_dataset
 from pynetdicom.events import Event
 from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
@@ -674,3 +675,100 @@ def test_an_index_row_naming_a_file_outside_the_folder_is_never_served(
     with sqlite3.connect(folder / INDEX) as db:
         planted = "SELECT count(*) FROM files WHERE path IN (?, 'x.dcm')"
         assert db.execute(planted, (b"../outside.dcm",)).fetchone()[0] == 0
+
+
+# --- storage -------------------------------------------------------------------------------
+
+
+def _store(port: int, dataset: Dataset) -> int:
+    """The status of a pynetdicom peer's C-STORE of ``dataset``, whose command names the SOP
+    Class and Instance UIDs ``dataset`` holds."""
+    ae = AE("STORESCU")
+    ae.add_requested_context(dataset.SOPClassUID, ExplicitVRLittleEndian)
+    assoc = ae.associate("127.0.0.1", port, ae_title="SERVICEGEN")
+    assert assoc.is_established
+    try:
+        return int(assoc.send_c_store(dataset).Status)
+    finally:
+        assoc.release()
+
+
+def _refusals(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "generated" and r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"SOPInstanceUID": "1.2.3.999"},  # the command names 1.2.3.4
+        {"SOPClassUID": MRImageStorage},  # the command names CT Image Storage
+        {"StudyInstanceUID": None},
+        {"SeriesInstanceUID": "1..2"},
+        {"StudyInstanceUID": "1.2\\3.4"},
+    ],
+    ids=["other instance", "other class", "no study", "series no UID", "two studies"],
+)
+def test_a_c_store_of_a_data_set_that_is_not_the_instance_it_names_is_refused(
+    start: Callable[..., int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    change: dict[str, str | None],
+) -> None:
+    """0xA900 "Data Set does not match SOP Class", nothing written, one log line: the data set
+    must be the instance the request's Affected SOP Class and Instance UIDs name, and belong to
+    a study and series (else it spoils every STUDY query and C-GET of its study)."""
+    import pynetdicom.association
+
+    named = instance(0, 0, 0, 0)
+    named.SOPInstanceUID = "1.2.3.4"
+    sent = instance(0, 0, 0, 0)
+    sent.SOPInstanceUID = "1.2.3.4"
+    for keyword, value in change.items():
+        if value is None:
+            delattr(sent, keyword)
+        else:
+            setattr(sent, keyword, value)
+    monkeypatch.setattr(  # the peer's, not ours
+        pynetdicom.association, "encode", lambda _ds, *args: encode(sent, *args)
+    )
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    assert _store(start(folder), named) == 0xA900
+    assert [p.name for p in folder.iterdir() if not p.name.startswith(INDEX)] == []
+    [refusal] = _refusals(caplog)
+    assert refusal.getMessage().startswith("C-STORE of") and refusal.exc_info is None
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        struct.pack("<HH2sH", 0x0028, 0x0010, b"US", 3) + b"\x01\x00\x02",
+        struct.pack("<HH2sH", 0x0028, 0x0030, b"VQ", 4) + b"abcd",
+        struct.pack("<HH2sH", 0x0028, 0x4000, b"LT", 0x7FF0) + b"short",
+    ],
+    ids=["a US value of 3 bytes", "an unknown VR", "a value cut short"],
+)
+def test_a_c_store_of_a_data_set_the_archive_could_not_read_back_is_refused(
+    start: Callable[..., int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tail: bytes,
+) -> None:
+    """Refused (the page's catch-all, 0xC000) with one log line saying why and no traceback,
+    nothing written; so the archive still starts on the folder."""
+    import pynetdicom.association
+
+    def hostile(dataset: Dataset, *args: Any) -> bytes:
+        body = encode(dataset, *args)
+        assert body is not None
+        return body + tail
+
+    monkeypatch.setattr(pynetdicom.association, "encode", hostile)  # the peer's, not ours
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    assert _store(start(folder), instance(0, 0, 0, 0)) == 0xC000
+    assert [p.name for p in folder.iterdir() if not p.name.startswith(INDEX)] == []
+    [refusal] = _refusals(caplog)
+    assert "refused" in refusal.getMessage() and refusal.exc_info is None

@@ -405,8 +405,7 @@ class Index:
                         "DELETE FROM files WHERE path NOT IN (SELECT path FROM temp.seen)"
                     ).rowcount
                     for relative, mtime, size in sorted(changed, key=lambda row: _sortkey(row[0])):
-                        read = read_header(self.folder / os.fsdecode(relative))
-                        self._put(relative, (mtime, size), *(read or (None, None)))
+                        self._index_file(relative, (mtime, size))
                     if gone or changed:
                         self._shadow()
             finally:
@@ -414,6 +413,27 @@ class Index:
             if changed:
                 LOGGER.debug("%s: indexed %d new or changed files", self.folder, len(changed))
             return self.counts()
+
+    def _index_file(self, relative: bytes, stat: tuple[int, int]) -> None:
+        """Record one new or changed file. One that is no instance the archive can serve is
+        recorded as none (with one log line, when it is a DICOM file: why), so it is not read
+        again until it changes; one that cannot be read is not recorded at all, so the next
+        start tries it again (a permission fixed keeps its modification time)."""
+        path = self.folder / os.fsdecode(relative)
+        try:
+            read = read_header(path)
+        except ValueError as why:
+            LOGGER.warning("%s: skipped, not an instance the archive can serve: %s", path, why)
+            read = None
+        except OSError as error:
+            LOGGER.warning(
+                "%s: skipped, cannot be read (%s); tried again at the next start",
+                path,
+                error.strerror or error,
+            )
+            self._db.execute("DELETE FROM files WHERE path = ?", (relative,))
+            return
+        self._put(relative, stat, *(read or (None, None)))
 
     def counts(self) -> tuple[int, int]:
         """(instances, other files) the index holds."""
@@ -461,11 +481,14 @@ class Index:
         )
 
     def path_of(self, uid: str) -> Path | None:
-        """The file instance ``uid`` is kept in, if any."""
+        """The file instance ``uid`` is kept in, if any (never one outside the folder, as
+        :meth:`headers` serves none: a store writes to the path this returns)."""
         with self._lock:
             row = self._db.execute(f"SELECT path FROM files WHERE uid = ? AND {_LIVE}", (uid,))
             found = row.fetchone()
-        return None if found is None else self.folder / os.fsdecode(found[0])
+        if found is None or not _inside(found[0]):
+            return None
+        return self.folder / os.fsdecode(found[0])
 
     def record(self, path: Path, dataset: Dataset) -> None:
         """Index ``dataset``, just written to ``path`` under the folder."""

@@ -24,7 +24,14 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from ._archive import UID_TEXT, read_instance, read_stored, with_transfer_syntax, write_durably
+from ._archive import (
+    check_instance,
+    is_uid,
+    read_instance,
+    read_stored,
+    with_transfer_syntax,
+    write_durably,
+)
 from ._index import Entity, Index, Narrowing, Stored, decode
 from ._levels import PATIENT_COUNTS, Query
 from ._matching import (
@@ -56,7 +63,8 @@ class Instances(Sequence[Dataset]):
     """The instances a C-GET or C-MOVE names, each read from its file only when it is sent, so
     that a retrieve of a large study holds one instance in memory at a time. ``kinds`` gives
     what choosing presentation contexts needs (SOP class, Transfer Syntax) without reading any.
-    Reading a file that has become unreadable raises OSError."""
+    Reading a file that has become unreadable, or no longer holds its instance whole (cut short,
+    replaced), raises OSError: its sub-operation fails rather than sending part of it."""
 
     def __init__(self, stored: Sequence[Stored]) -> None:
         self._stored = list(stored)
@@ -72,8 +80,11 @@ class Instances(Sequence[Dataset]):
         if isinstance(index, slice):
             return Instances(self._stored[index])
         stored = self._stored[index]
-        dataset = read_stored(stored.path)
-        if dataset is None or sop_instance_uid(dataset) != stored.uid:
+        try:
+            dataset = read_stored(stored.path)
+        except ValueError as error:
+            raise OSError(f"{stored.path}: {error}") from None
+        if sop_instance_uid(dataset) != stored.uid:
             raise OSError(f"{stored.path}: no longer holds instance {stored.uid}")
         return with_transfer_syntax(dataset)
 
@@ -229,21 +240,35 @@ class FolderBackend:
         same SOPInstanceUID (PS3.4 B.2.3 leaves a duplicate's handling to the SCP: the newer
         copy wins, in the file the older one came from).
 
-        A new instance is written as ``<SOPInstanceUID>.dcm``, in the transfer syntax of its
-        File Meta Information (a received instance's, as the peer sent it; else
-        :func:`with_transfer_syntax`'s), through ``write_durably``: when this returns, the
-        file is on disk whole, and a crash at any moment leaves either the old file or the new
-        one. Raises ValueError for a dataset without a SOPInstanceUID, or with one that is no
-        UID (which could name a path), and OSError when the folder cannot be written.
+        A new instance is written as ``<SOPInstanceUID>.dcm`` (``<SOPInstanceUID>-1.dcm``,
+        ``-2``, … when a file that is not its own already has that name: no file is ever lost to
+        a store), in the transfer syntax of its File Meta Information (a received instance's,
+        as the peer sent it; else :func:`with_transfer_syntax`'s), through ``write_durably``:
+        when this returns, the file is on disk whole, and a crash at any moment leaves either
+        the old file or the new one. Raises ValueError, saying why, for a dataset the archive
+        could not read back (:func:`~._archive.check_instance`: one without a SOPInstanceUID,
+        with a value that does not decode or is shorter than it claims) or whose
+        SOPInstanceUID is no UID (which could name a path), and OSError when the folder cannot
+        be written.
         """
+        check_instance(dataset)
         uid = sop_instance_uid(dataset)
-        if not uid:
-            raise ValueError("cannot store a dataset without SOPInstanceUID")
-        if len(uid) > 64 or not UID_TEXT.fullmatch(uid):
+        if not is_uid(uid):
             raise ValueError(f"cannot store an instance whose SOPInstanceUID is {uid[:80]!r}")
         buffer = io.BytesIO()
         with_transfer_syntax(dataset).save_as(buffer, enforce_file_format=True)
         with self._store_lock:
-            path = self._index.path_of(uid) or self.folder / f"{uid}.dcm"
+            path = self._index.path_of(uid) or self._free_name(uid)
             write_durably(path, buffer.getvalue())
             self._index.record(path, dataset)
+
+    def _free_name(self, uid: str) -> Path:
+        """``<uid>.dcm``, or the first ``<uid>-<n>.dcm`` that names nothing (no file, no
+        link): one that exists is not this instance's (the index knows of none), and may be
+        another instance kept under that name or a file that is no instance at all."""
+        path = self.folder / f"{uid}.dcm"
+        number = 0
+        while os.path.lexists(path):
+            number += 1
+            path = self.folder / f"{uid}-{number}.dcm"
+        return path
