@@ -262,6 +262,18 @@ def test_a_store_never_replaces_a_file_that_holds_another_instance_or_none(
     ]
 
 
+def test_a_store_the_index_cannot_record_keeps_no_new_file(tmp_path: Path) -> None:
+    """The index failing after the file is written (a full disk, a lost index) makes the store
+    fail, so the peer is told Failure: a new file must then not stay to be found at the next
+    start as if it had been stored."""
+    backend = FolderBackend(tmp_path)
+    backend.store(ct("1.2.8"))
+    backend._index._db.execute("PRAGMA query_only = ON")  # it reads, but every write fails
+    with pytest.raises(sqlite3.OperationalError):
+        backend.store(ct("1.2.9"))
+    assert instance_files(tmp_path) == ["1.2.8.dcm"]
+
+
 def test_an_index_row_naming_a_path_outside_the_folder_is_never_written_to(
     tmp_path: Path,
 ) -> None:

@@ -248,8 +248,9 @@ class FolderBackend:
         the old file or the new one. Raises ValueError, saying why, for a dataset the archive
         could not read back (:func:`~._archive.check_instance`: one without a SOPInstanceUID,
         with a value that does not decode or is shorter than it claims) or whose
-        SOPInstanceUID is no UID (which could name a path), and OSError when the folder cannot
-        be written.
+        SOPInstanceUID is no UID (which could name a path), OSError when the folder cannot
+        be written, and whatever the index raises when it cannot record the instance (a new
+        file is then removed again: the store failed).
         """
         check_instance(dataset)
         uid = sop_instance_uid(dataset)
@@ -258,9 +259,15 @@ class FolderBackend:
         buffer = io.BytesIO()
         with_transfer_syntax(dataset).save_as(buffer, enforce_file_format=True)
         with self._store_lock:
-            path = self._index.path_of(uid) or self._free_name(uid)
+            known = self._index.path_of(uid)
+            path = known or self._free_name(uid)
             write_durably(path, buffer.getvalue())
-            self._index.record(path, dataset)
+            try:
+                self._index.record(path, dataset)
+            except BaseException:
+                if known is None:  # answered a failure, so not kept (a replaced file is new
+                    path.unlink(missing_ok=True)  # on disk, and the next start indexes it)
+                raise
 
     def _free_name(self, uid: str) -> Path:
         """``<uid>.dcm``, or the first ``<uid>-<n>.dcm`` that names nothing (no file, no
