@@ -267,9 +267,13 @@ def _title_and_target(text: str) -> tuple[str, str]:
     return title, target
 
 
+_TABLE_START = re.compile(r"\s*(?:\+(?:[-=]+\+)+|=+(?:\s+=+)+|\.\.\s+[\w-]*table::.*)\s*")
+"""A line that starts a grid table, a simple table or a table directive."""
+
+
 class _InertDirective(Directive):
-    """A Sphinx directive read as plain text: its content becomes a paragraph, options are kept
-    out of the way, and nothing is an error."""
+    """A Sphinx directive read as plain text: its content becomes a paragraph and options are
+    kept out of the way. A table in it is an error: flattened to text, its rows would be lost."""
 
     optional_arguments = 100
     final_argument_whitespace = True
@@ -277,6 +281,15 @@ class _InertDirective(Directive):
     option_spec: ClassVar[dict[str, Any]] = {}
 
     def run(self) -> list[nodes.Node]:
+        for line, text in enumerate(self.content, self.content_offset + 1):
+            if _TABLE_START.fullmatch(text):
+                return [
+                    self.state_machine.reporter.error(
+                        f"a table inside '.. {self.name}::', which servicegen reads as plain "
+                        "text: move the table out of the directive",
+                        line=line,
+                    )
+                ]
         text = " ".join(" ".join(self.content).split())
         return [nodes.paragraph(text, text)] if text else []
 
@@ -499,6 +512,30 @@ def _header(table: nodes.table) -> list[str]:
     return []
 
 
+_HEADERS = {
+    "a SOP class table": "'UID | SOP Class'",
+    "a status table": "'Code (hex) | Category | Description'",
+}
+_UID_LIKE = re.compile(r"[0-9]+(?:\.[0-9]+){2,}")
+
+
+def _lookalike(table: nodes.table, header: list[str]) -> str | None:
+    """What ``table``, whose header servicegen does not read, looks like: a status table if its
+    header (else its first row) names a code or a category or a cell holds a status code, a SOP
+    class table if the header names a UID or a cell holds one. None for any other table (the
+    pages' ``SOP Class | Usage SCU/SCP`` tables)."""
+    rows = [[plain_text(cell).lower() for cell in row.cells] for row in _rows(table, nodes.tbody)]
+    names = header or (rows[0] if rows else [])
+    values = [cell for row in rows for cell in row]
+    if any(n.startswith("code") or n == "category" for n in names) or any(
+        _CODE.fullmatch(v) for v in values
+    ):
+        return "a status table"
+    if any("uid" in n.split() for n in names) or any(_UID_LIKE.fullmatch(v) for v in values):
+        return "a SOP class table"
+    return None
+
+
 _TABLE_DIRECTIVE = re.compile(r"\s*\.\.\s+[\w-]*table::")
 
 
@@ -714,6 +751,8 @@ class _PageReader:
         return [plain_text(entry) for entry in entries]
 
     def classify(self, table: nodes.table) -> None:
+        """Read ``table`` by its header; refuse one that looks like a SOP class or status table
+        (``_lookalike``) but whose header does not say so, which would otherwise be ignored."""
         header = _header(table)
         if "uid" in header and "sop class" in header:
             dimse_col = next((i for i, h in enumerate(header) if h.startswith("dimse")), None)
@@ -726,6 +765,12 @@ class _PageReader:
             self.read_status_table(table)
         elif header[:1] == ["dimse service"]:
             self.read_dimse_table(table)
+        elif kind := _lookalike(table, header):
+            self.problem(
+                _table_line(table, self.lines),
+                f"this table looks like {kind} but its header row is not {_HEADERS[kind]} "
+                "(over a '===' line), so it would be ignored",
+            )
 
     def read_sop_table(
         self, table: nodes.table, uid_col: int, keyword_col: int, dimse_col: int | None

@@ -232,6 +232,60 @@ def test_a_cell_spanning_rows_counts_in_every_row_it_covers() -> None:
     ]
 
 
+STATUS_HEADER = "Code (hex) | Category | Description"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "table", "kind"),
+    [
+        # No header row: the status table's header is read as a body row.
+        ("   :header-rows: 1\n\n   * - Code", "\n   * - Code", 1, "a status table"),
+        ("     - Description\n", "     - Meaning\n", 1, "a status table"),
+        ("     - Category\n", "     - Kind\n", 1, "a status table"),
+        ("     - SOP Class\n", "     - SOP Class Name\n", 0, "a SOP class table"),
+        ("   :header-rows: 1\n\n   * - UID", "\n   * - UID", 0, "a SOP class table"),
+        ("   * - UID\n", "   * - Identifier\n", 0, "a SOP class table"),  # by its UID values
+    ],
+)
+def test_a_table_that_looks_read_but_has_another_header_is_refused(
+    old: str, new: str, table: int, kind: str
+) -> None:
+    """Status and SOP class tables are known by their headers: a table that looks like one but
+    whose header differs (or is missing) was ignored, rows and all, exit 0."""
+    text = page("Done", "Warned")
+    assert old in text
+    text = text.replace(old, new)
+    line = [n for n, row in enumerate(text.splitlines(), 1) if row == ".. list-table::"][table]
+    header = STATUS_HEADER if kind == "a status table" else "UID | SOP Class"
+    message = (
+        f"this table looks like {kind} but its header row is not '{header}' "
+        "(over a '===' line), so it would be ignored"
+    )
+    assert problems(text) == [f"pg.rst:{line}: {message}"]
+
+
+@pytest.mark.parametrize("directive", ["only:: html", "ifconfig:: x", "tabs::"])
+@pytest.mark.parametrize("grid", [True, False])
+def test_a_table_in_a_directive_read_as_text_is_refused_at_its_line(
+    directive: str, grid: bool
+) -> None:
+    """An unknown directive's content is read as one paragraph: a table in it lost its rows."""
+    table = (
+        "+--------+---------+------+\n| 0xA700 | Failure | Out  |\n+--------+---------+------+"
+        if grid
+        else ".. list-table::\n\n   * - 0xA700\n     - Failure\n     - Out"
+    )
+    intro = f"Intro.\n\n.. {directive}\n\n" + "".join(f"   {row}\n" for row in table.splitlines())
+    text = page("Done", intro=intro)
+    line = text.splitlines().index(f"   {table.splitlines()[0]}") + 1
+    name = directive.split("::")[0]
+    message = (
+        f"a table inside '.. {name}::', which servicegen reads as plain text: "
+        "move the table out of the directive"
+    )
+    assert problems(text) == [f"pg.rst:{line}: {message}"]
+
+
 def test_a_span_across_values_is_refused_at_its_row_never_dropped() -> None:
     # The UID spans two rows (two SOP classes with one UID); one cell holds a UID and a keyword.
     text = SPANNED.replace(
