@@ -73,8 +73,10 @@ DICOM_BASE = "https://dicom.nema.org/medical/dicom/current/output/chtml/"
 
 _CODE = re.compile(r"0x([0-9A-Fa-f]{4})(?:\s+to\s+0x([0-9A-Fa-f]{4}))?")
 _DIMSE_NAME = re.compile(
-    r"\b([CN]-(?:ECHO|STORE|FIND|GET|MOVE|EVENT-REPORT|SET|ACTION|CREATE|DELETE))\b"
+    r"\b([CN]-(?:ECHO|STORE|FIND|GET|MOVE|EVENT-REPORT|SET|ACTION|CREATE|DELETE))\b", re.IGNORECASE
 )
+"""A DIMSE service named in any case (``c-get``): read as its upper-case name, never taken for
+no service, which would give the table to the service of the one before it."""
 _QR_SUFFIX = {"(find)": Dimse.C_FIND, "(get)": Dimse.C_GET, "(move)": Dimse.C_MOVE}
 _ROLE_USE = re.compile(r"(?<![\w`\\]):((?:[A-Za-z][\w+.-]*:)?[A-Za-z][\w+.-]*):`")
 _DIRECTIVE_USE = re.compile(r"^\s*\.\.\s+([A-Za-z][\w:+.-]*)::", re.MULTILINE)
@@ -612,7 +614,7 @@ def _section_title(node: nodes.Node) -> str:
 def _dimse_in(title: str) -> Dimse | None:
     match = _DIMSE_NAME.search(title)
     if match:
-        return Dimse(match.group(1))
+        return Dimse(match.group(1).upper())
     lowered = title.lower()
     for suffix, dimse in _QR_SUFFIX.items():
         if suffix in lowered:
@@ -797,7 +799,7 @@ class _PageReader:
             named: tuple[Dimse, ...] | None = (titled,) if titled else None
             if dimse_col is not None:
                 found = _DIMSE_NAME.findall(texts[2])
-                named = tuple(dict.fromkeys(Dimse(found_name) for found_name in found))
+                named = tuple(dict.fromkeys(Dimse(found_name.upper()) for found_name in found))
             self.sop_rows.append((name, uid, named or None, row.line))
 
     def read_status_table(self, table: nodes.table) -> None:
@@ -815,7 +817,7 @@ class _PageReader:
             return
         if title.lower().startswith("pynetdicom"):
             scope = Scope.IMPLEMENTATION
-        elif re.fullmatch(r"[CN]-[A-Z-]+ Statuses", title):
+        elif re.fullmatch(r"[CN]-[A-Z-]+ Statuses", title, re.IGNORECASE):
             scope = Scope.GENERAL
         else:
             scope = Scope.SERVICE
@@ -917,7 +919,7 @@ class _PageReader:
                 continue
             match = _DIMSE_NAME.match(texts[0])
             if match:
-                services.append(Dimse(match.group(1)))
+                services.append(Dimse(match.group(1).upper()))
             else:
                 self.problem(row.line, f"unknown DIMSE service {texts[0]!r}")
         self.dimse_table.append((group, services))

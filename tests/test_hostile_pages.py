@@ -264,6 +264,23 @@ def test_a_table_that_looks_read_but_has_another_header_is_refused(
     assert problems(text) == [f"pg.rst:{line}: {message}"]
 
 
+def test_a_dimse_service_is_named_in_any_case() -> None:
+    """``c-find Statuses`` named no service, so its rows replaced C-ECHO's, exit 0."""
+    sops = SOPS.replace("Verification\n", "Verification\n     - c-echo, C-Find\n")
+    text = page("Done", sops=sops).replace("- SOP Class\n", "- SOP Class\n     - DIMSE Services\n")
+    text += (
+        "\nc-find Statuses\n---------------\n\n.. list-table::\n   :header-rows: 1\n\n"
+        "   * - Code (hex)\n     - Category\n     - Description\n"
+        "   * - 0xFF00\n     - Pending\n     - Matching\n"
+    )
+    model = parse_page(text, "pg.rst")
+    assert [(t.dimse.value, t.scope.value) for t in model.status_tables] == [
+        ("C-ECHO", "general"),
+        ("C-FIND", "general"),
+    ]
+    assert [d.value for d in model.sop_classes[0].dimse] == ["C-ECHO", "C-FIND"]
+
+
 @pytest.mark.parametrize("directive", ["only:: html", "ifconfig:: x", "tabs::"])
 @pytest.mark.parametrize("grid", [True, False])
 def test_a_table_in_a_directive_read_as_text_is_refused_at_its_line(
