@@ -422,35 +422,54 @@ _ELSEWHERE = (
     nodes.substitution_reference,
     nodes.footnote_reference,
     nodes.citation_reference,
-    nodes.image,
 )
 """Inline markup whose text stands for something defined elsewhere on the page (or in a Sphinx
-project): its text alone would not be what a reader of the page sees."""
+project): its text alone would not be what a reader of the page sees. (An inline image is a
+substitution, which docutils leaves unresolved here.)"""
+
+
+def _from_elsewhere(node: nodes.Element) -> str | None:
+    """``node``'s kind ("a footnote reference") if its text or target is defined elsewhere: also
+    a reference to a named target (``Foo_``, ``Foo__``), which would lose its underscores and
+    its target. None for any other node."""
+    if not isinstance(node, _ELSEWHERE) and not (
+        isinstance(node, nodes.reference) and not node.get("refuri")
+    ):
+        return None
+    return _kind_of(node)
 
 
 def _cell_fault(entry: nodes.Element) -> str | None:
     """Why a table cell cannot be read as plain inline text, or None: anything but paragraphs
     (a list, a line block, a doctest, a comment, a literal block, a nested table) would be read
-    as something else than the text the author wrote, a reference to a footnote or a
-    substitution stands for text defined elsewhere, and a reference to a named target (``Foo_``,
-    ``Foo__``) would silently lose its underscores and its target."""
+    as something else than the text the author wrote, and so would markup defined elsewhere
+    (``_from_elsewhere``)."""
     for child in entry.children:
-        found: nodes.Node | None = None if isinstance(child, nodes.paragraph) else child
+        kind = None if isinstance(child, nodes.paragraph) else _kind_of(child)
         for inline in child.findall(nodes.Element):
-            if isinstance(inline, _ELSEWHERE) or (
-                isinstance(inline, nodes.reference) and not inline.get("refuri")
-            ):
-                found = inline
-            elif isinstance(inline, nodes.literal) and _literal_fault(inline.astext()):
+            kind = _from_elsewhere(inline) or kind
+            if isinstance(inline, nodes.literal) and _literal_fault(inline.astext()):
                 return _literal_fault(inline.astext())
-        if found is not None:
-            kind = type(found).__name__.replace("_", " ")
-            article = "an" if kind[0] in "aeiou" else "a"
+        if kind is not None:
             return (
-                f"{article} {kind} in a table cell: write the cell as plain text (a backslash "
-                "escapes a markup character)"
+                f"{kind} in a table cell: write the cell as plain text (a backslash escapes a "
+                "markup character)"
             )
     return None
+
+
+def _kind_of(node: nodes.Node) -> str:
+    """ "a bullet list", "an image": how a message names ``node``."""
+    kind = type(node).__name__.replace("_", " ")
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+def _outside_tables(node: nodes.Element) -> Iterator[nodes.Element]:
+    """Every element below ``node``, in document order, but those in tables."""
+    for child in node.children:
+        if isinstance(child, nodes.Element) and not isinstance(child, nodes.table):
+            yield child
+            yield from _outside_tables(child)
 
 
 @dataclass
@@ -566,10 +585,12 @@ def _table_line(table: nodes.table, lines: Sequence[str] = ()) -> int:
 
 
 def _line_of(node: nodes.Node | None) -> int:
-    """The line of ``node``, or of the nearest enclosing node that knows its line."""
+    """The line of ``node``, or of the nearest enclosing node that knows its line. docutils
+    gives a section title the line of its underline; its text is on the line above."""
     while node is not None:
         if node.line:
-            return node.line
+            section_title = isinstance(node, nodes.title) and isinstance(node.parent, nodes.section)
+            return int(node.line) - section_title
         node = node.parent
     return 1
 
@@ -649,6 +670,7 @@ class _PageReader:
         """The page; ``lines`` are the source's lines as docutils counts them."""
         self.lines = lines
         self.check_links(document)
+        self.check_elsewhere(document)
         title = ""
         for section in document.findall(nodes.section):
             title = plain_text(section[0])
@@ -727,16 +749,34 @@ class _PageReader:
                 yield Alias(Dimse(words[2]), int(code[1], 16), words[4], line)
 
     def check_links(self, document: nodes.document) -> None:
-        """Refuse every link whose target is not a one-line web URL (``javascript:``, a target
-        with a newline and a directive after it, ...); its text stays, as text."""
-        for ref in list(document.findall(nodes.reference)):
+        """Refuse every link or link target whose target is not a one-line web URL
+        (``javascript:``, a target with a newline and a directive after it, ...); a link's text
+        stays, as text."""
+        refused: set[tuple[int, str]] = set()
+        for ref in [*document.findall(nodes.reference), *document.findall(nodes.target)]:
             uri = ref.get("refuri")
             if uri is None or is_web_url(uri):
                 continue
-            self.problem(
-                _line_of(ref), f"link target {uri!r} is not a one-line http(s) or mailto URL"
-            )
-            ref.replace_self(ref.children or [nodes.Text("")])
+            if (_line_of(ref), uri) not in refused:  # `text <uri>`_ is a link and a target
+                refused.add((_line_of(ref), uri))
+                self.problem(
+                    _line_of(ref), f"link target {uri!r} is not a one-line http(s) or mailto URL"
+                )
+            if isinstance(ref, nodes.reference):
+                ref.replace_self(ref.children or [nodes.Text("")])
+
+    def check_elsewhere(self, document: nodes.document) -> None:
+        """Refuse, in prose and titles, markup whose text or target is defined elsewhere
+        (``_from_elsewhere``): servicegen resolves none, so its text would be shown flattened
+        or lost. Cells of the tables servicegen reads are refused by row (``_cell_fault``)."""
+        for node in _outside_tables(document):
+            kind = _from_elsewhere(node)
+            if kind:
+                self.problem(
+                    _line_of(node),
+                    f"{kind}: servicegen reads no text or target defined elsewhere; write the "
+                    "text, or the link as `text <https://...>`__, in its place",
+                )
 
     def cells(self, row: _Row, *columns: int) -> list[str] | None:
         """The plain text of ``row``'s cells in ``columns``, or None (and a problem) when one

@@ -89,7 +89,9 @@ def test_a_link_target_is_a_one_line_web_url_or_refused_where_it_is(link: str) -
         if found:
             assert all(line.startswith("pg.rst:") for line in found), found
             assert any(
-                "is not a one-line http(s) or mailto URL" in line or "reference in a table" in line
+                "is not a one-line http(s) or mailto URL" in line
+                or "reference in a table" in line
+                or "target defined elsewhere" in line  # docutils read a named reference
                 for line in found
             ), found
             continue
@@ -184,6 +186,48 @@ def test_a_cell_that_is_no_paragraph_is_refused_at_its_row(cell: str, kind: str)
         "text (a backslash escapes a markup character)"
     )
     assert problems(text) == [f"pg.rst:{row_line}: {message}"], problems(text)
+
+
+@pytest.mark.parametrize(
+    ("markup", "kind"),
+    [
+        ("|sub|\n\n.. |sub| replace:: the real text", "a substitution reference"),
+        ("|nosuch|", "a substitution reference"),
+        ("[#f]_\n\n.. [#f] A footnote.", "a footnote reference"),
+        ("[CIT]_\n\n.. [CIT] A citation.", "a citation reference"),
+        ("Foo_\n\n.. _Foo: https://example.com/foo", "a reference"),
+        ("anon__\n\n__ https://example.com/anon", "a reference"),
+        ("`text <Foo_>`_\n\n.. _Foo: https://example.com/foo", "a reference"),
+        ("Nowhere_", "a reference"),
+        ("t_\n\n.. _t: https://example.com", "a reference"),
+    ],
+)
+@pytest.mark.parametrize("where", ["prose", "title"])
+def test_markup_defined_elsewhere_is_refused_in_prose_and_titles(
+    markup: str, kind: str, where: str
+) -> None:
+    """Prose and titles were read with substitutions, footnotes and named links flattened to
+    their names or dropped, as cells no longer were."""
+    use, _, definition = markup.partition("\n\n")
+    if where == "prose":
+        text = page("Done", intro=f"See {use} here.\n\n{definition}")
+        line = text.splitlines().index(f"See {use} here.") + 1
+    else:
+        text = page("Done", title=f"Echo {use}", intro=f"Intro.\n\n{definition}")
+        line = 1
+    message = (
+        f"{kind}: servicegen reads no text or target defined elsewhere; write the text, or the "
+        "link as `text <https://...>`__, in its place"
+    )
+    assert problems(text) == [f"pg.rst:{line}: {message}"]
+
+
+def test_a_link_target_defined_apart_is_a_web_url_or_refused() -> None:
+    text = page("Done", intro="Intro.\n\n.. _t: javascript:alert(1)")
+    line = text.splitlines().index(".. _t: javascript:alert(1)") + 1
+    assert problems(text) == [
+        f"pg.rst:{line}: link target 'javascript:alert(1)' is not a one-line http(s) or mailto URL"
+    ]
 
 
 # 8. Spans: read, or refused with a line; never a row dropped -----------------------------------
