@@ -185,14 +185,52 @@ def examine_text(text: str, source: str) -> Reading:
     body = text.removeprefix("\ufeff")  # a byte order mark is a signature, not the title's text
     try:
         document = _doctree(body, source)
+        lines = docutils.statemachine.string2lines(body)
+        _refuse_long_words(document, source, lines)
         reader = _PageReader(source)
-        page = reader.read(document, docutils.statemachine.string2lines(body))
+        page = reader.read(document, lines)
     except RecursionError:
         raise SpecError(
             source, _deepest_line(body), "markup nested too deeply for docutils to read"
         ) from None
     page = dataclasses.replace(page, sha256=digest)
     return Reading(page, tuple(sorted(reader.problems, key=lambda p: p.line)))
+
+
+LONGEST_WORD = 200
+"""The most characters a page's text may hold without a space: pynetdicom's longest word is 66
+(a storage SOP class keyword). docutils' HTML writer takes time quadratic in a literal's
+longest word, and a description's word becomes an enum member name, so a longer run would let
+a page make every command slow."""
+_LONG_WORD = re.compile(rf"\S{{{LONGEST_WORD + 1},}}")
+
+
+def _refuse_long_words(document: nodes.document, source: str, lines: Sequence[str]) -> None:
+    """Raise one ``SpecError`` naming the line of every word longer than ``LONGEST_WORD`` in
+    any text block (prose, a title, a cell, a comment), as docutils read it: escaped spaces and
+    markup inside a word are no break in it. ``lines`` are the page's, to find a comment's."""
+    problems: list[Problem] = []
+    openings: dict[str, list[int]] | None = None
+    for block in document.findall(nodes.TextElement):
+        if isinstance(block, nodes.Inline):
+            continue
+        text = block.astext()
+        for found in _LONG_WORD.finditer(text):
+            if isinstance(block, nodes.comment):
+                openings = _comment_openings(lines) if openings is None else openings
+                line = _comment_line(block, openings)
+            else:
+                line = _line_of(block)
+            problems.append(
+                Problem(
+                    source,
+                    line + text.count("\n", 0, found.start()),
+                    f"{len(found[0]):,} characters without a space; a page allows at most "
+                    f"{LONGEST_WORD} (write a long URL as a link, `text <https://...>`__)",
+                )
+            )
+    if problems:
+        raise SpecError.of(_first_per_line(problems))
 
 
 def _first_per_line(problems: list[Problem]) -> list[Problem]:

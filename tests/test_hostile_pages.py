@@ -122,10 +122,10 @@ def test_the_html_step_inserts_no_file_and_no_raw_output(markup: str, tmp_path: 
 
 def test_the_html_step_never_drops_a_table_silently() -> None:
     """A generated line longer than docutils' default limit (10,000) used to lose its table."""
-    text = page("x" * 9_999, "y" * 30_000)
-    model = parse_page(text, "pg.rst")
+    long_x, long_y = " ".join(["x" * 200] * 50), " ".join(["y" * 200] * 150)
+    model = parse_page(page(long_x, long_y), "pg.rst")
     html = render.render([model])["docs/pg.html"]
-    assert "x" * 9_999 in html and "y" * 30_000 in html
+    assert long_x in html and long_y in html
     with pytest.raises(TemplateError, match="docutils rejects"):
         rst_to_html("T\n=\n\n+---+\n| a |\n+===+\n")
 
@@ -488,6 +488,43 @@ def test_every_docutils_problem_is_reported_with_its_line() -> None:
     assert len(found) == 2, found
     lines = [int(line.split(":")[1]) for line in found]
     assert lines[1] - lines[0] >= 80, found
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["prose", "title", "cell", "literal", "escaped spaces", "markup inside", "comment", "below"],
+)
+def test_a_word_longer_than_the_limit_is_refused_at_its_line(where: str) -> None:
+    """A 100,000-character literal took docutils' HTML writer 95 s, and a one-word description
+    as long gave an enum member name as long: no page may make a command slow."""
+    limit = parser.LONGEST_WORD
+    word = "w" * (limit + 1)
+    half = "w" * (limit // 2)
+    used = {
+        "prose": word,
+        "title": word,
+        "cell": word,
+        "literal": f"``{word}``",
+        "escaped spaces": "\\ ".join(word),
+        "markup inside": f"{half}\\ *{half}*\\ {half}",
+        "comment": f"Intro.\n\n.. {word}",
+        "below": f"Intro\nmore {word}",
+    }[where]
+    if where == "title":
+        text = page("Done", title=f"Echo {used}")
+    elif where == "cell":
+        text = page("Done", f"Not {used}")
+    else:
+        text = page("Done", intro=used)
+    line = {"title": 1, "cell": 28, "comment": 6, "below": 5}.get(where, 4)
+    found = problems(text)
+    assert [problem.split(" characters")[0] for problem in found] == [
+        f"pg.rst:{line}: {len(word) + (where == 'markup inside') * (len(half) - 1):,}"
+    ], found
+    assert found[0].endswith(
+        f"a page allows at most {limit} (write a long URL as a link, " "`text <https://...>`__)"
+    )
+    assert not problems(page("Done", intro="w" * limit))
 
 
 # 15. Reading grows like docutils' own parse, not quadratically ---------------------------------
