@@ -32,7 +32,6 @@ import dataclasses
 import hashlib
 import keyword
 import re
-import unicodedata
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -1036,10 +1035,10 @@ def keyword_fault(name: str) -> str | None:
     generated module itself uses are refused when it is rendered: the template knows them.)"""
     if not name.isidentifier():
         return "is not a Python identifier"
+    if not name.isascii():  # a homoglyph (Cyrillic 'а'), or a name Python reads as another
+        return "is not ASCII, as every DICOM keyword is"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return "is a reserved word"
-    if unicodedata.normalize("NFKC", name) != name:
-        return "is not in NFKC form, so Python would read it as another name"
     if name.startswith("_"):
         return "starts with '_', which Python and the generated package keep for themselves"
     if name in vars(builtins):
