@@ -40,6 +40,13 @@ class _Version(argparse.Action):
         top.exit()
 
 
+def _path(text: str) -> Path:
+    """A path argument; an empty one is refused, not read as ``Path("")``, the current folder."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path names no file; write '.' for this folder")
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="servicegen",
@@ -55,16 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="exit 1 if the output differs from a fresh generation")
     for command in (gen, chk):
         command.add_argument(
-            "--spec", type=Path, default=Path("spec"), help="pages (default spec/)"
+            "--spec", type=_path, default=Path("spec"), help="pages (default spec/)"
         )
         command.add_argument(
-            "--out", type=Path, default=Path("generated"), help="output (default generated/)"
+            "--out", type=_path, default=Path("generated"), help="output (default generated/)"
         )
         command.add_argument(
-            "--templates", type=Path, help="directory whose templates override the built-in ones"
+            "--templates", type=_path, help="directory whose templates override the built-in ones"
         )
     mdl = sub.add_parser("model", help="print a page's model as JSON")
-    mdl.add_argument("page", type=Path)
+    mdl.add_argument("page", type=_path)
     lnt = sub.add_parser("lint", help="report what in the pages is probably wrong")
     dif = sub.add_parser(
         "diff", help="semantic changelog, generated API included, of two versions; exit 1 if any"
@@ -116,7 +123,7 @@ def _add_findings_options(command: argparse.ArgumentParser) -> None:
     override ``[tool.servicegen.<command>]`` of the closest ``pyproject.toml``."""
     command.add_argument(
         "--spec",
-        type=Path,
+        type=_path,
         default=Path("spec"),
         metavar="PAGE|DIR",
         help="a page or a folder of pages (default spec/)",

@@ -32,7 +32,6 @@ import dataclasses
 import hashlib
 import keyword
 import re
-import unicodedata
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -73,8 +72,10 @@ DICOM_BASE = "https://dicom.nema.org/medical/dicom/current/output/chtml/"
 
 _CODE = re.compile(r"0x([0-9A-Fa-f]{4})(?:\s+to\s+0x([0-9A-Fa-f]{4}))?")
 _DIMSE_NAME = re.compile(
-    r"\b([CN]-(?:ECHO|STORE|FIND|GET|MOVE|EVENT-REPORT|SET|ACTION|CREATE|DELETE))\b"
+    r"\b([CN]-(?:ECHO|STORE|FIND|GET|MOVE|EVENT-REPORT|SET|ACTION|CREATE|DELETE))\b", re.IGNORECASE
 )
+"""A DIMSE service named in any case (``c-get``): read as its upper-case name, never taken for
+no service, which would give the table to the service of the one before it."""
 _QR_SUFFIX = {"(find)": Dimse.C_FIND, "(get)": Dimse.C_GET, "(move)": Dimse.C_MOVE}
 _ROLE_USE = re.compile(r"(?<![\w`\\]):((?:[A-Za-z][\w+.-]*:)?[A-Za-z][\w+.-]*):`")
 _DIRECTIVE_USE = re.compile(r"^\s*\.\.\s+([A-Za-z][\w:+.-]*)::", re.MULTILINE)
@@ -183,14 +184,52 @@ def examine_text(text: str, source: str) -> Reading:
     body = text.removeprefix("\ufeff")  # a byte order mark is a signature, not the title's text
     try:
         document = _doctree(body, source)
+        lines = docutils.statemachine.string2lines(body)
+        _refuse_long_words(document, source, lines)
         reader = _PageReader(source)
-        page = reader.read(document, docutils.statemachine.string2lines(body))
+        page = reader.read(document, lines)
     except RecursionError:
         raise SpecError(
             source, _deepest_line(body), "markup nested too deeply for docutils to read"
         ) from None
     page = dataclasses.replace(page, sha256=digest)
     return Reading(page, tuple(sorted(reader.problems, key=lambda p: p.line)))
+
+
+LONGEST_WORD = 200
+"""The most characters a page's text may hold without a space: pynetdicom's longest word is 66
+(a storage SOP class keyword). docutils' HTML writer takes time quadratic in a literal's
+longest word, and a description's word becomes an enum member name, so a longer run would let
+a page make every command slow."""
+_LONG_WORD = re.compile(rf"\S{{{LONGEST_WORD + 1},}}")
+
+
+def _refuse_long_words(document: nodes.document, source: str, lines: Sequence[str]) -> None:
+    """Raise one ``SpecError`` naming the line of every word longer than ``LONGEST_WORD`` in
+    any text block (prose, a title, a cell, a comment), as docutils read it: escaped spaces and
+    markup inside a word are no break in it. ``lines`` are the page's, to find a comment's."""
+    problems: list[Problem] = []
+    openings: dict[str, list[int]] | None = None
+    for block in document.findall(nodes.TextElement):
+        if isinstance(block, nodes.Inline):
+            continue
+        text = block.astext()
+        for found in _LONG_WORD.finditer(text):
+            if isinstance(block, nodes.comment):
+                openings = _comment_openings(lines) if openings is None else openings
+                line = _comment_line(block, openings)
+            else:
+                line = _line_of(block)
+            problems.append(
+                Problem(
+                    source,
+                    line + text.count("\n", 0, found.start()),
+                    f"{len(found[0]):,} characters without a space; a page allows at most "
+                    f"{LONGEST_WORD} (write a long URL as a link, `text <https://...>`__)",
+                )
+            )
+    if problems:
+        raise SpecError.of(_first_per_line(problems))
 
 
 def _first_per_line(problems: list[Problem]) -> list[Problem]:
@@ -267,9 +306,13 @@ def _title_and_target(text: str) -> tuple[str, str]:
     return title, target
 
 
+_TABLE_START = re.compile(r"\s*(?:\+(?:[-=]+\+)+|=+(?:\s+=+)+|\.\.\s+[\w-]*table::.*)\s*")
+"""A line that starts a grid table, a simple table or a table directive."""
+
+
 class _InertDirective(Directive):
-    """A Sphinx directive read as plain text: its content becomes a paragraph, options are kept
-    out of the way, and nothing is an error."""
+    """A Sphinx directive read as plain text: its content becomes a paragraph and options are
+    kept out of the way. A table in it is an error: flattened to text, its rows would be lost."""
 
     optional_arguments = 100
     final_argument_whitespace = True
@@ -277,6 +320,15 @@ class _InertDirective(Directive):
     option_spec: ClassVar[dict[str, Any]] = {}
 
     def run(self) -> list[nodes.Node]:
+        for line, text in enumerate(self.content, self.content_offset + 1):
+            if _TABLE_START.fullmatch(text):
+                return [
+                    self.state_machine.reporter.error(
+                        f"a table inside '.. {self.name}::', which servicegen reads as plain "
+                        "text: move the table out of the directive",
+                        line=line,
+                    )
+                ]
         text = " ".join(" ".join(self.content).split())
         return [nodes.paragraph(text, text)] if text else []
 
@@ -407,35 +459,54 @@ _ELSEWHERE = (
     nodes.substitution_reference,
     nodes.footnote_reference,
     nodes.citation_reference,
-    nodes.image,
 )
 """Inline markup whose text stands for something defined elsewhere on the page (or in a Sphinx
-project): its text alone would not be what a reader of the page sees."""
+project): its text alone would not be what a reader of the page sees. (An inline image is a
+substitution, which docutils leaves unresolved here.)"""
+
+
+def _from_elsewhere(node: nodes.Element) -> str | None:
+    """``node``'s kind ("a footnote reference") if its text or target is defined elsewhere: also
+    a reference to a named target (``Foo_``, ``Foo__``), which would lose its underscores and
+    its target. None for any other node."""
+    if not isinstance(node, _ELSEWHERE) and not (
+        isinstance(node, nodes.reference) and not node.get("refuri")
+    ):
+        return None
+    return _kind_of(node)
 
 
 def _cell_fault(entry: nodes.Element) -> str | None:
     """Why a table cell cannot be read as plain inline text, or None: anything but paragraphs
     (a list, a line block, a doctest, a comment, a literal block, a nested table) would be read
-    as something else than the text the author wrote, a reference to a footnote or a
-    substitution stands for text defined elsewhere, and a reference to a named target (``Foo_``,
-    ``Foo__``) would silently lose its underscores and its target."""
+    as something else than the text the author wrote, and so would markup defined elsewhere
+    (``_from_elsewhere``)."""
     for child in entry.children:
-        found: nodes.Node | None = None if isinstance(child, nodes.paragraph) else child
+        kind = None if isinstance(child, nodes.paragraph) else _kind_of(child)
         for inline in child.findall(nodes.Element):
-            if isinstance(inline, _ELSEWHERE) or (
-                isinstance(inline, nodes.reference) and not inline.get("refuri")
-            ):
-                found = inline
-            elif isinstance(inline, nodes.literal) and _literal_fault(inline.astext()):
+            kind = _from_elsewhere(inline) or kind
+            if isinstance(inline, nodes.literal) and _literal_fault(inline.astext()):
                 return _literal_fault(inline.astext())
-        if found is not None:
-            kind = type(found).__name__.replace("_", " ")
-            article = "an" if kind[0] in "aeiou" else "a"
+        if kind is not None:
             return (
-                f"{article} {kind} in a table cell: write the cell as plain text (a backslash "
-                "escapes a markup character)"
+                f"{kind} in a table cell: write the cell as plain text (a backslash escapes a "
+                "markup character)"
             )
     return None
+
+
+def _kind_of(node: nodes.Node) -> str:
+    """ "a bullet list", "an image": how a message names ``node``."""
+    kind = type(node).__name__.replace("_", " ")
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+def _outside_tables(node: nodes.Element) -> Iterator[nodes.Element]:
+    """Every element below ``node``, in document order, but those in tables."""
+    for child in node.children:
+        if isinstance(child, nodes.Element) and not isinstance(child, nodes.table):
+            yield child
+            yield from _outside_tables(child)
 
 
 @dataclass
@@ -499,6 +570,30 @@ def _header(table: nodes.table) -> list[str]:
     return []
 
 
+_HEADERS = {
+    "a SOP class table": "'UID | SOP Class'",
+    "a status table": "'Code (hex) | Category | Description'",
+}
+_UID_LIKE = re.compile(r"[0-9]+(?:\.[0-9]+){2,}")
+
+
+def _lookalike(table: nodes.table, header: list[str]) -> str | None:
+    """What ``table``, whose header servicegen does not read, looks like: a status table if its
+    header (else its first row) names a code or a category or a cell holds a status code, a SOP
+    class table if the header names a UID or a cell holds one. None for any other table (the
+    pages' ``SOP Class | Usage SCU/SCP`` tables)."""
+    rows = [[plain_text(cell).lower() for cell in row.cells] for row in _rows(table, nodes.tbody)]
+    names = header or (rows[0] if rows else [])
+    values = [cell for row in rows for cell in row]
+    if any(n.startswith("code") or n == "category" for n in names) or any(
+        _CODE.fullmatch(v) for v in values
+    ):
+        return "a status table"
+    if any("uid" in n.split() for n in names) or any(_UID_LIKE.fullmatch(v) for v in values):
+        return "a SOP class table"
+    return None
+
+
 _TABLE_DIRECTIVE = re.compile(r"\s*\.\.\s+[\w-]*table::")
 
 
@@ -527,10 +622,12 @@ def _table_line(table: nodes.table, lines: Sequence[str] = ()) -> int:
 
 
 def _line_of(node: nodes.Node | None) -> int:
-    """The line of ``node``, or of the nearest enclosing node that knows its line."""
+    """The line of ``node``, or of the nearest enclosing node that knows its line. docutils
+    gives a section title the line of its underline; its text is on the line above."""
     while node is not None:
         if node.line:
-            return node.line
+            section_title = isinstance(node, nodes.title) and isinstance(node.parent, nodes.section)
+            return int(node.line) - section_title
         node = node.parent
     return 1
 
@@ -575,7 +672,7 @@ def _section_title(node: nodes.Node) -> str:
 def _dimse_in(title: str) -> Dimse | None:
     match = _DIMSE_NAME.search(title)
     if match:
-        return Dimse(match.group(1))
+        return Dimse(match.group(1).upper())
     lowered = title.lower()
     for suffix, dimse in _QR_SUFFIX.items():
         if suffix in lowered:
@@ -610,6 +707,7 @@ class _PageReader:
         """The page; ``lines`` are the source's lines as docutils counts them."""
         self.lines = lines
         self.check_links(document)
+        self.check_elsewhere(document)
         title = ""
         for section in document.findall(nodes.section):
             title = plain_text(section[0])
@@ -688,16 +786,34 @@ class _PageReader:
                 yield Alias(Dimse(words[2]), int(code[1], 16), words[4], line)
 
     def check_links(self, document: nodes.document) -> None:
-        """Refuse every link whose target is not a one-line web URL (``javascript:``, a target
-        with a newline and a directive after it, ...); its text stays, as text."""
-        for ref in list(document.findall(nodes.reference)):
+        """Refuse every link or link target whose target is not a one-line web URL
+        (``javascript:``, a target with a newline and a directive after it, ...); a link's text
+        stays, as text."""
+        refused: set[tuple[int, str]] = set()
+        for ref in [*document.findall(nodes.reference), *document.findall(nodes.target)]:
             uri = ref.get("refuri")
             if uri is None or is_web_url(uri):
                 continue
-            self.problem(
-                _line_of(ref), f"link target {uri!r} is not a one-line http(s) or mailto URL"
-            )
-            ref.replace_self(ref.children or [nodes.Text("")])
+            if (_line_of(ref), uri) not in refused:  # `text <uri>`_ is a link and a target
+                refused.add((_line_of(ref), uri))
+                self.problem(
+                    _line_of(ref), f"link target {uri!r} is not a one-line http(s) or mailto URL"
+                )
+            if isinstance(ref, nodes.reference):
+                ref.replace_self(ref.children or [nodes.Text("")])
+
+    def check_elsewhere(self, document: nodes.document) -> None:
+        """Refuse, in prose and titles, markup whose text or target is defined elsewhere
+        (``_from_elsewhere``): servicegen resolves none, so its text would be shown flattened
+        or lost. Cells of the tables servicegen reads are refused by row (``_cell_fault``)."""
+        for node in _outside_tables(document):
+            kind = _from_elsewhere(node)
+            if kind:
+                self.problem(
+                    _line_of(node),
+                    f"{kind}: servicegen reads no text or target defined elsewhere; write the "
+                    "text, or the link as `text <https://...>`__, in its place",
+                )
 
     def cells(self, row: _Row, *columns: int) -> list[str] | None:
         """The plain text of ``row``'s cells in ``columns``, or None (and a problem) when one
@@ -714,6 +830,8 @@ class _PageReader:
         return [plain_text(entry) for entry in entries]
 
     def classify(self, table: nodes.table) -> None:
+        """Read ``table`` by its header; refuse one that looks like a SOP class or status table
+        (``_lookalike``) but whose header does not say so, which would otherwise be ignored."""
         header = _header(table)
         if "uid" in header and "sop class" in header:
             dimse_col = next((i for i, h in enumerate(header) if h.startswith("dimse")), None)
@@ -726,6 +844,12 @@ class _PageReader:
             self.read_status_table(table)
         elif header[:1] == ["dimse service"]:
             self.read_dimse_table(table)
+        elif kind := _lookalike(table, header):
+            self.problem(
+                _table_line(table, self.lines),
+                f"this table looks like {kind} but its header row is not {_HEADERS[kind]} "
+                "(over a '===' line), so it would be ignored",
+            )
 
     def read_sop_table(
         self, table: nodes.table, uid_col: int, keyword_col: int, dimse_col: int | None
@@ -752,7 +876,7 @@ class _PageReader:
             named: tuple[Dimse, ...] | None = (titled,) if titled else None
             if dimse_col is not None:
                 found = _DIMSE_NAME.findall(texts[2])
-                named = tuple(dict.fromkeys(Dimse(found_name) for found_name in found))
+                named = tuple(dict.fromkeys(Dimse(found_name.upper()) for found_name in found))
             self.sop_rows.append((name, uid, named or None, row.line))
 
     def read_status_table(self, table: nodes.table) -> None:
@@ -770,7 +894,7 @@ class _PageReader:
             return
         if title.lower().startswith("pynetdicom"):
             scope = Scope.IMPLEMENTATION
-        elif re.fullmatch(r"[CN]-[A-Z-]+ Statuses", title):
+        elif re.fullmatch(r"[CN]-[A-Z-]+ Statuses", title, re.IGNORECASE):
             scope = Scope.GENERAL
         else:
             scope = Scope.SERVICE
@@ -872,7 +996,7 @@ class _PageReader:
                 continue
             match = _DIMSE_NAME.match(texts[0])
             if match:
-                services.append(Dimse(match.group(1)))
+                services.append(Dimse(match.group(1).upper()))
             else:
                 self.problem(row.line, f"unknown DIMSE service {texts[0]!r}")
         self.dimse_table.append((group, services))
@@ -911,10 +1035,10 @@ def keyword_fault(name: str) -> str | None:
     generated module itself uses are refused when it is rendered: the template knows them.)"""
     if not name.isidentifier():
         return "is not a Python identifier"
+    if not name.isascii():  # a homoglyph (Cyrillic 'а'), or a name Python reads as another
+        return "is not ASCII, as every DICOM keyword is"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return "is a reserved word"
-    if unicodedata.normalize("NFKC", name) != name:
-        return "is not in NFKC form, so Python would read it as another name"
     if name.startswith("_"):
         return "starts with '_', which Python and the generated package keep for themselves"
     if name in vars(builtins):

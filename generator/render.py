@@ -53,6 +53,9 @@ site's front page and configuration (``python -m sphinx -W -b html generated/doc
 the conformance statement of the AE that serves every page."""
 SITE_HTML = {"docs/conformance.html": "conformance.rst.j2"}
 """HTML that docutils writes from a site template's RST: path -> that template."""
+SPHINX_HTML = {"docs/search.html": "Sphinx", "docs/genindex.html": "Sphinx"}
+"""Pages Sphinx writes itself into a site built from ``docs/``: a page's RST of the same name
+would replace them. (``py-modindex`` is no module name, so no page is named so.)"""
 
 
 def runtime_files() -> dict[str, Path]:
@@ -197,6 +200,7 @@ def _render_all(
             MANIFEST: "servicegen",
             **{target: template for template, target in SITE_TEMPLATES.items()},
             **SITE_HTML,
+            **SPHINX_HTML,
             **{target: template for template, target in runtime.items()},
             **{target: f"runtime/{source.name}" for target, source in copied.items()},
         }

@@ -283,12 +283,12 @@ BAD_PAGES = {
         "| lambda                           |",
         "SOP class keyword 'lambda' is a reserved word (pynetdicom's keyword for its UID is ColorPaletteInformationModelFind)",
     ),
-    "keyword not in NFKC form": (
+    "keyword not ASCII": (
         "| ColorPaletteInformationModelFind |",
         "| \ufb01le                              |",
         (
-            "SOP class keyword '\ufb01le' is not in NFKC form, so Python would read it as another"
-            " name (pynetdicom's keyword for its UID is ColorPaletteInformationModelFind)"
+            "SOP class keyword '\ufb01le' is not ASCII, as every DICOM keyword is"
+            " (pynetdicom's keyword for its UID is ColorPaletteInformationModelFind)"
         ),
     ),
     "keyword clashing with a generated name": (

@@ -159,3 +159,27 @@ def test_a_revision_starting_with_a_dash_is_refused(revision: str, tmp_path: Pat
     assert result.returncode == 2, result
     assert result.stderr.splitlines() == [f"servicegen: {spec}: a revision cannot start with '-'"]
     assert not out.exists()
+
+
+# An empty path is no folder -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("generate", "--out", ""),
+        ("generate", "--spec", ""),
+        ("check", "--templates", ""),
+        ("model", ""),
+        ("lint", "--spec", ""),
+    ],
+)
+def test_an_empty_path_is_refused_not_read_as_this_folder(
+    argv: tuple[str, ...], tmp_path: Path
+) -> None:
+    """``--out ""`` wrote the package into the current folder, exit 0."""
+    result = servicegen(*argv, cwd=tmp_path)
+    assert result.returncode == 2, result
+    (error,) = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert error.endswith("an empty path names no file; write '.' for this folder"), error
+    assert list(tmp_path.iterdir()) == []

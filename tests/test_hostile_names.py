@@ -279,6 +279,8 @@ KEYWORD_CASES = {
         UNDERSCORE,
     ),
     **dict.fromkeys(("str", "print", "dict"), BUILTIN),
+    # A Cyrillic letter in a keyword that reads as another's; a name NFKC makes another.
+    **dict.fromkeys(("Hostil\u0435Find", "\ufb01le"), "is not ASCII, as every DICOM keyword is"),
 }
 
 
@@ -343,6 +345,8 @@ STEM_CASES = {
     "backend": "its output backend.py is also written by runtime/backend.py",
     "server": "its output server.py is also written by runtime/server.py",
     "\ufb01le": "file name '\ufb01le' is not in NFKC form, so Python would import it as 'file'",
+    "search": "its output docs/search.html is also written by Sphinx",
+    "genindex": "its output docs/genindex.html is also written by Sphinx",
 }
 
 
