@@ -218,6 +218,20 @@ def _bound(pages: Sequence[ModuleType], backend: Any) -> list[EventHandlerType]:
     return bound
 
 
+def _one_page_per_sop_class(pages: Sequence[ModuleType]) -> None:
+    """Raise ValueError when two pages define one SOP class: its requests would all go to one
+    of them, whatever the other's handlers and statuses say."""
+    owners: dict[str, str] = {}
+    for page in pages:
+        name = page.__name__.rpartition(".")[2]
+        for uid in map(str, page.SOP_CLASSES.values()):
+            owner = owners.setdefault(uid, name)
+            if owner != name:
+                raise ValueError(
+                    f"SOP class {uid} is defined by both {owner} and {name}: serve one of them"
+                )
+
+
 def serve(
     modules: str | Sequence[str],
     folder: str | os.PathLike[str] | None,
@@ -240,12 +254,14 @@ def serve(
     "Stopped" is logged. ``port`` 0 picks a free port: read it back from
     ``server.server_address``. ``policy`` sets the association limits (:class:`Policy`: by
     default a peer must call the AE by ``ae_title``). The AE also answers Verification and logs
-    one line per request. Raises ImportError for a name that is no page module, ValueError for no name,
-    and OSError when it cannot listen on ``host``:``port``.
+    one line per request. Raises ImportError for a name that is no page module, ValueError for no name
+    or for two pages that define one SOP class, and OSError when it cannot listen on
+    ``host``:``port``.
     """
     pages = [load_module(name) for name in ([modules] if isinstance(modules, str) else modules)]
     if not pages:
         raise ValueError("serve() needs at least one page module")
+    _one_page_per_sop_class(pages)
     if backend is None:
         if folder is None:
             raise ValueError("serve() needs a folder or a backend")
@@ -551,8 +567,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def start() -> ThreadedAssociationServer:
         try:
             pages = [load_module(name) for name in args.modules]
+            _one_page_per_sop_class(pages)
             backend = FolderBackend(args.folder, destinations)
-        except (ImportError, NotADirectoryError) as error:
+        except (ImportError, NotADirectoryError, ValueError) as error:
             parser.error(str(error))
         try:
             server = serve(

@@ -17,7 +17,8 @@ def page_paths(target: str | Path) -> list[Path]:
 
     A symbolic link inside the folder (to a page or to a folder) is refused rather than
     followed: pages arrive in pull requests, and a link would read a file from outside the
-    folder under review. ``target`` itself is the user's own choice and may be a link.
+    folder under review. ``target`` itself is the user's own choice and may be a link. A
+    ``*.RST`` (any other case) is refused too, rather than silently left unread.
     """
     root = Path(target)
     if root.is_file():
@@ -33,6 +34,11 @@ def page_paths(target: str | Path) -> list[Path]:
             Problem(str(here / name), 0, "is a symbolic link; pages are never read through a link")
             for name in dirs + pages
             if (here / name).is_symlink()
+        )
+        links.extend(
+            Problem(str(here / name), 0, "is not read: a page's name ends in .rst, lower case")
+            for name in files
+            if name.lower().endswith(".rst") and not name.endswith(".rst")
         )
         found.extend(here / name for name in pages)
     if links:

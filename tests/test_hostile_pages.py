@@ -674,3 +674,15 @@ def test_alias_comments_find_their_lines_from_one_index(monkeypatch: pytest.Monk
     assert len(built) == 1
     olds = [alias for alias in page.aliases if alias.name.startswith("OLD_")]
     assert [alias.line for alias in olds] == [first + 2 * n for n in range(50)]
+
+
+@pytest.mark.parametrize("name", ["echo.RST", "echo.Rst"])
+def test_a_page_whose_suffix_is_not_lower_case_is_refused_not_skipped(
+    tmp_path: Path, name: str
+) -> None:
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    (spec / "a.rst").write_text(page("Done"), encoding="utf-8")
+    (spec / name).write_text(page("Done"), encoding="utf-8")
+    result = servicegen("generate", "--spec", "spec", "--out", "out", cwd=tmp_path)
+    one_line_refusal(result, f"{name}:0: is not read: a page's name ends in .rst, lower case")

@@ -6,6 +6,7 @@ part of the network is mocked. Every server a test starts is shut down by a fixt
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,6 +40,7 @@ from generated import color_palette_service_class as page
 from generated.backend import FolderBackend
 from generated.server import Policy, serve
 
+from .conftest import SEED, servicegen
 from .peers import free_port, require_dcmtk, stop, wait_for_echo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -755,3 +757,24 @@ def test_roles_contract() -> None:
     assert (roles.pending, roles.cancel, roles.no_such_instance) == (None, None, None)
     with pytest.raises(AttributeError):
         roles.success = 1  # type: ignore[misc]
+
+
+def test_serving_two_pages_that_define_one_sop_class_is_refused(tmp_path: Path) -> None:
+    """Every request for a SOP class two pages define would go to one of them: the command
+    refuses with one line naming both, before it indexes the folder or listens."""
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    for name in ("first", "second"):
+        shutil.copy(SEED, spec / f"{name}.rst")
+    assert (
+        servicegen("generate", "--spec", str(spec), "--out", str(tmp_path / "pkg")).returncode == 0
+    )
+    command = [sys.executable, "-m", "pkg", "serve", "first", "second", str(tmp_path / "missing")]
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].endswith(
+        "SOP class 1.2.840.10008.5.1.4.39.2 is defined by both first and second:"
+        " serve one of them"
+    )
