@@ -191,7 +191,7 @@ def _elements(blob: bytes, tags: Container[int] | None) -> dict[BaseTag, Any]:
     return found
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4096)  # bounded: the tags come from files strangers stored
 def _implicit_vr(tag: int) -> str | None:
     """The VR pydicom would give a value read from an Implicit VR file: the dictionary's, when
     it names one. Known up front, the value can be sent as it stands (see
